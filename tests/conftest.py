@@ -1,0 +1,29 @@
+"""Shared test set-up: one backend per process (KERAS_BACKEND), seeded randomness."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BACKEND = keras.backend.backend()
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def backend():
+    return BACKEND
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
