@@ -1,0 +1,187 @@
+"""The training and evaluation steps of `ContrastiveModel`, one pair per backend.
+
+Keras 3 has no single `train_step` that serves every backend, so the three variants
+live here side by side and nowhere else. Each does the same five things, in the
+backend's own idiom:
+
+1. `loss, stats = model.contrastive_step(x, training)`: the method's forward pass,
+   loss and monitoring statistics (see `ContrastiveModel`);
+2. gradients of the (optimizer-scaled) loss with respect to the trainable variables;
+3. `optimizer.apply`;
+4. `model.post_step()`: the method's state updates after the optimizer (momentum
+   copies, queues), run with the *new* weights;
+5. metric updates; the logs returned are the results of `model.metrics`.
+
+On JAX the step is a pure function of the state tuple that `jax.jit` compiles, so
+every part runs inside a `StatelessScope` mapping variables to the values being
+traced, and assignments made there (batch-norm statistics, seed generators,
+post-step state) are collected and returned as the new state.
+"""
+
+import keras
+from keras import ops
+
+_StatelessScope = keras.StatelessScope
+
+
+def _unpack_x(data):
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return x
+
+
+def _metric_logs(model):
+    return {m.name: m.result() for m in model.metrics}
+
+
+def _scale_loss(model, loss):
+    return model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
+
+
+# --------------------------------------------------------------------- TensorFlow
+
+
+def tensorflow_train_step(model, data):
+    import tensorflow as tf
+
+    x = _unpack_x(data)
+    with tf.GradientTape() as tape:
+        loss, stats = model.contrastive_step(x, training=True)
+        scaled_loss = _scale_loss(model, loss)
+    variables = model.trainable_variables
+    gradients = tape.gradient(scaled_loss, variables)
+    model.optimizer.apply(gradients, variables)
+    model.post_step()
+    model.update_contrastive_metrics(loss, stats)
+    return _metric_logs(model)
+
+
+def tensorflow_test_step(model, data):
+    loss, stats = model.contrastive_step(_unpack_x(data), training=False)
+    model.update_contrastive_metrics(loss, stats)
+    return _metric_logs(model)
+
+
+# ------------------------------------------------------------------------ PyTorch
+
+
+def torch_train_step(model, data):
+    import torch
+
+    x = _unpack_x(data)
+    model.zero_grad()
+    loss, stats = model.contrastive_step(x, training=True)
+    _scale_loss(model, loss).backward()
+    variables = model.trainable_variables
+    gradients = [v.value.grad for v in variables]
+    with torch.no_grad():
+        model.optimizer.apply(gradients, variables)
+        model.post_step()
+        model.update_contrastive_metrics(loss.detach(), stats)
+    return _metric_logs(model)
+
+
+def torch_test_step(model, data):
+    import torch
+
+    with torch.no_grad():
+        loss, stats = model.contrastive_step(_unpack_x(data), training=False)
+        model.update_contrastive_metrics(loss, stats)
+    return _metric_logs(model)
+
+
+# ---------------------------------------------------------------------------- JAX
+
+
+def _run_stateless(mapping, fn):
+    """Runs `fn()` with variables read from `mapping`; returns (result, scope)."""
+    with _StatelessScope(state_mapping=mapping) as scope:
+        result = fn()
+    return result, scope
+
+
+def _new_values(scope, variables, old_values):
+    """The values assigned inside `scope`, falling back to the old ones."""
+    new = []
+    for variable, old in zip(variables, old_values):
+        value = scope.get_current_value(variable)
+        new.append(old if value is None else value)
+    return new
+
+
+def _jax_update_metrics(model, metrics_values, loss, stats):
+    mapping = list(zip(model.metrics_variables, metrics_values))
+
+    def update():
+        model.update_contrastive_metrics(loss, stats)
+        return _metric_logs(model)
+
+    logs, scope = _run_stateless(mapping, update)
+    return logs, _new_values(scope, model.metrics_variables, metrics_values)
+
+
+def jax_train_step(model, state, data):
+    import jax
+
+    trainable, non_trainable, optimizer_values, metrics_values = state
+    x = _unpack_x(data)
+
+    def loss_fn(trainable, non_trainable):
+        mapping = list(zip(model.trainable_variables, trainable))
+        mapping += list(zip(model.non_trainable_variables, non_trainable))
+        (loss, stats), scope = _run_stateless(
+            mapping, lambda: model.contrastive_step(x, training=True)
+        )
+        non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
+        scaled_loss = loss
+        if model.optimizer is not None:
+            optimizer_mapping = list(zip(model.optimizer.variables, optimizer_values))
+            scaled_loss, _ = _run_stateless(
+                optimizer_mapping, lambda: model.optimizer.scale_loss(loss)
+            )
+        return scaled_loss, (loss, stats, non_trainable)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (_, (loss, stats, non_trainable)), grads = grad_fn(trainable, non_trainable)
+    trainable, optimizer_values = model.optimizer.stateless_apply(
+        optimizer_values, grads, trainable
+    )
+
+    # Post-step updates see the freshly optimised weights and may assign any
+    # non-trainable variable (momentum copy, queue, bank, step counter).
+    mapping = list(zip(model.trainable_variables, trainable))
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    _, scope = _run_stateless(mapping, model.post_step)
+    non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
+
+    logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
+    return logs, (trainable, non_trainable, optimizer_values, metrics_values)
+
+
+def jax_test_step(model, state, data):
+    trainable, non_trainable, metrics_values = state
+    x = _unpack_x(data)
+    mapping = list(zip(model.trainable_variables, trainable))
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    (loss, stats), scope = _run_stateless(
+        mapping, lambda: model.contrastive_step(x, training=False)
+    )
+    non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
+    logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
+    return logs, (trainable, non_trainable, metrics_values)
+
+
+TRAIN_STEPS = {
+    "tensorflow": tensorflow_train_step,
+    "jax": jax_train_step,
+    "torch": torch_train_step,
+}
+TEST_STEPS = {
+    "tensorflow": tensorflow_test_step,
+    "jax": jax_test_step,
+    "torch": torch_test_step,
+}
+
+
+def stop_gradient_stats(stats):
+    """Monitoring statistics never carry gradients."""
+    return {name: ops.stop_gradient(value) for name, value in stats.items()}

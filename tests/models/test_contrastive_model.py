@@ -1,0 +1,132 @@
+"""The shared training step, checked against a closed-form toy method."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_contrastive.models import ContrastiveModel
+
+
+class LinearEncoder(keras.layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], self.units), initializer="glorot_uniform"
+        )
+
+    def call(self, x):
+        return ops.matmul(ops.cast(x, self.compute_dtype), self.kernel)
+
+
+class ToyMethod(ContrastiveModel):
+    """loss = mean_i (x_i W) . (x_i W + c): gradient (1/n) sum_i x_i^T (2 x_i W + c)."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = LinearEncoder(units)
+        self.offset = 0.5
+        self.post_steps = None
+
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        self.post_steps = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="post_steps"
+        )
+        self.kernel_after_step = self.add_weight(
+            shape=self.encoder.kernel.shape,
+            initializer="zeros",
+            trainable=False,
+            name="kernel_after_step",
+        )
+        self.built = True
+
+    def forward(self, x, training=False):
+        z = self.encoder(x)
+        return {"z_a": z, "z_b": z + self.offset}
+
+    def compute_contrastive_loss(self, outputs):
+        return ops.mean(ops.sum(outputs["z_a"] * outputs["z_b"], axis=-1))
+
+    def post_step(self):
+        self.post_steps.assign(self.post_steps + 1.0)
+        self.kernel_after_step.assign(self.encoder.kernel)
+
+
+def _numpy_loss_and_grad(x, w, c):
+    z = x @ w
+    loss = np.mean(np.sum(z * (z + c), axis=-1))
+    grad = x.T @ (2 * z + c) / len(x)
+    return loss, grad
+
+
+def test_one_sgd_step_matches_closed_form(rng):
+    x = rng.normal(size=(8, 4)).astype("float32")
+    model = ToyMethod()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1))
+    model.build(x.shape)
+    w0 = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    history = model.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    loss0, grad0 = _numpy_loss_and_grad(x.astype("float64"), w0, 0.5)
+    w1 = keras.ops.convert_to_numpy(model.encoder.kernel)
+    np.testing.assert_allclose(w1, w0 - 0.1 * grad0, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.history["loss"][0], loss0, rtol=1e-4)
+    # post_step ran once per step and saw the updated weights.
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 1.0
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.kernel_after_step), w1, rtol=1e-6
+    )
+
+
+def test_three_steps_and_metrics(rng):
+    x = rng.normal(size=(12, 4)).astype("float32")
+    model = ToyMethod()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
+    model.build(x.shape)
+    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    history = model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    losses = []
+    for start in range(0, 12, 4):
+        loss, grad = _numpy_loss_and_grad(x[start : start + 4].astype("float64"), w, 0.5)
+        losses.append(loss)
+        w = w - 0.05 * grad
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.encoder.kernel), w, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(history.history["loss"][0], np.mean(losses), rtol=1e-4)
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 3.0
+    assert set(history.history) == {"loss", "contrastive_accuracy", "embedding_std"}
+
+
+def test_evaluate_reports_loss_without_updating(rng):
+    x = rng.normal(size=(6, 4)).astype("float32")
+    model = ToyMethod()
+    model.compile(optimizer="sgd")
+    model.build(x.shape)
+    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    logs = model.evaluate(x, batch_size=6, verbose=0, return_dict=True)
+    expected, _ = _numpy_loss_and_grad(x.astype("float64"), w, 0.5)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.encoder.kernel), w)
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 0.0
+    # Accuracy: row i of z_b = z_a + c; check against a NumPy retrieval.
+    z = x @ w
+    za = z / np.linalg.norm(z, axis=1, keepdims=True)
+    zb = (z + 0.5) / np.linalg.norm(z + 0.5, axis=1, keepdims=True)
+    expected_acc = np.mean(np.argmax(za @ zb.T, axis=1) == np.arange(6))
+    np.testing.assert_allclose(logs["contrastive_accuracy"], expected_acc, atol=1e-6)
+    expected_std = np.mean(np.std(za, axis=0))
+    np.testing.assert_allclose(logs["embedding_std"], expected_std, rtol=1e-4)
+
+
+def test_batch_of_one_is_rejected(rng):
+    model = ToyMethod()
+    model.compile(optimizer="sgd")
+    x = rng.normal(size=(8, 4)).astype("float32")
+    with pytest.raises(ValueError, match="at least 2"):
+        model.fit(x, batch_size=1, verbose=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        model.fit(x[:1], verbose=0)
