@@ -1,0 +1,171 @@
+"""Learning-rate schedules and scaling rules for contrastive pre-training."""
+
+import math
+import numbers
+
+import keras
+from keras import ops
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to a peak learning rate, then cosine decay (SimCLR, BYOL).
+
+    With `step` the optimizer's iteration count (0 on the first update):
+
+    ```python
+    if step < warmup_steps:
+        lr = start + (peak - start) * step / warmup_steps
+    else:
+        t = min(step - warmup_steps, decay_steps) / decay_steps
+        lr = peak * (alpha + (1 - alpha) * 0.5 * (1 + cos(pi * t)))
+    ```
+
+    So the rate climbs linearly from `warmup_start_learning_rate` to
+    `peak_learning_rate` over `warmup_steps` steps, then follows a half cosine
+    down to `alpha * peak_learning_rate` over the next `decay_steps` steps and
+    stays there. `decay_steps` counts the steps *after* warmup (as in
+    `keras.optimizers.schedules.CosineDecay`); for a run of `total_steps`, pass
+    `decay_steps=total_steps - warmup_steps`.
+
+    Args:
+        peak_learning_rate: Float >= 0, the rate reached at the end of warmup.
+        warmup_steps: Int >= 0, the length of the linear warmup (0: none).
+        decay_steps: Int >= 1, the length of the cosine decay after warmup.
+        alpha: Float in `[0, 1]`, the final rate as a fraction of the peak.
+            Defaults to `0.0`.
+        warmup_start_learning_rate: Float >= 0, the rate at step 0 when
+            `warmup_steps > 0`. Defaults to `0.0`.
+        name: Optional name. Defaults to `"WarmupCosineDecay"`.
+
+    Example:
+
+    ```python
+    import keras
+    from keras_contrastive.optimizers import LARS, WarmupCosineDecay
+
+    schedule = WarmupCosineDecay(1.2, warmup_steps=100, decay_steps=900)
+    float(schedule(100))  # 1.2, the peak
+    optimizer = LARS(learning_rate=schedule)
+    ```
+    """
+
+    def __init__(
+        self,
+        peak_learning_rate,
+        warmup_steps,
+        decay_steps,
+        alpha=0.0,
+        warmup_start_learning_rate=0.0,
+        name="WarmupCosineDecay",
+    ):
+        super().__init__()
+        if not _is_real(peak_learning_rate) or not peak_learning_rate >= 0:
+            raise ValueError(
+                "`peak_learning_rate` must be a float >= 0. "
+                f"Received: peak_learning_rate={peak_learning_rate!r}"
+            )
+        if not _is_int(warmup_steps) or warmup_steps < 0:
+            raise ValueError(
+                "`warmup_steps` must be an int >= 0. "
+                f"Received: warmup_steps={warmup_steps!r}"
+            )
+        if not _is_int(decay_steps) or decay_steps < 1:
+            raise ValueError(
+                "`decay_steps` must be an int >= 1. "
+                f"Received: decay_steps={decay_steps!r}"
+            )
+        if not _is_real(alpha) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(
+                f"`alpha` must be a float in [0, 1]. Received: alpha={alpha!r}"
+            )
+        if not _is_real(warmup_start_learning_rate) or not (
+            warmup_start_learning_rate >= 0
+        ):
+            raise ValueError(
+                "`warmup_start_learning_rate` must be a float >= 0. Received: "
+                f"warmup_start_learning_rate={warmup_start_learning_rate!r}"
+            )
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.warmup_steps = int(warmup_steps)
+        self.decay_steps = int(decay_steps)
+        self.alpha = float(alpha)
+        self.warmup_start_learning_rate = float(warmup_start_learning_rate)
+        self.name = name
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        peak = self.peak_learning_rate
+        warmup = float(self.warmup_steps)
+        start = self.warmup_start_learning_rate
+        # max(warmup, 1) keeps the untaken branch finite when warmup_steps == 0.
+        warm_fraction = ops.divide(step, max(warmup, 1.0))
+        warm_lr = ops.add(start, ops.multiply(peak - start, warm_fraction))
+        decay_fraction = ops.divide(
+            ops.clip(ops.subtract(step, warmup), 0.0, float(self.decay_steps)),
+            float(self.decay_steps),
+        )
+        cosine = ops.multiply(0.5, ops.add(1.0, ops.cos(math.pi * decay_fraction)))
+        decay_lr = ops.multiply(
+            peak, ops.add(self.alpha, ops.multiply(1.0 - self.alpha, cosine))
+        )
+        return ops.where(ops.less(step, warmup), warm_lr, decay_lr)
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "warmup_start_learning_rate": self.warmup_start_learning_rate,
+            "name": self.name,
+        }
+
+
+def scaled_learning_rate(base_learning_rate, batch_size, rule="linear"):
+    """SimCLR's learning-rate scaling with the batch size.
+
+    `rule="linear"`: `base_learning_rate * batch_size / 256` (SimCLR with
+    base 0.3 gives 4.8 at batch 4096); `rule="sqrt"`:
+    `base_learning_rate * sqrt(batch_size)` (SimCLR's choice for small
+    batches and long runs, base 0.075).
+
+    Args:
+        base_learning_rate: Float >= 0.
+        batch_size: Int >= 1, the global batch size.
+        rule: `"linear"` or `"sqrt"`. Defaults to `"linear"`.
+
+    Returns:
+        The scaled learning rate, a Python float.
+
+    Example:
+
+    ```python
+    from keras_contrastive.optimizers import scaled_learning_rate
+
+    scaled_learning_rate(0.3, 4096)  # 4.8
+    scaled_learning_rate(0.075, 4096, rule="sqrt")  # 4.8
+    ```
+    """
+    if not _is_real(base_learning_rate) or not base_learning_rate >= 0:
+        raise ValueError(
+            "`base_learning_rate` must be a float >= 0. "
+            f"Received: base_learning_rate={base_learning_rate!r}"
+        )
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}"
+        )
+    if rule == "linear":
+        return float(base_learning_rate) * batch_size / 256.0
+    if rule == "sqrt":
+        return float(base_learning_rate) * math.sqrt(batch_size)
+    raise ValueError(f"`rule` must be 'linear' or 'sqrt'. Received: rule={rule!r}")
