@@ -4,12 +4,12 @@ Keras 3 has no single `train_step` that serves every backend, so the three varia
 live here side by side and nowhere else. Each does the same five things, in the
 backend's own idiom:
 
-1. `loss, stats = model.contrastive_step(x, training)`: the method's forward pass,
-   loss and monitoring statistics (see `ContrastiveModel`);
+1. `loss, stats, outputs = model.contrastive_step(x, training)`: the method's
+   forward pass, loss, monitoring statistics and (gradient-free) outputs;
 2. gradients of the (optimizer-scaled) loss with respect to the trainable variables;
 3. `optimizer.apply`;
-4. `model.post_step()`: the method's state updates after the optimizer (momentum
-   copies, queues), run with the *new* weights;
+4. `model.post_step(outputs)`: the method's state updates after the optimizer
+   (momentum copies, queues), run with the *new* weights and this step's outputs;
 5. metric updates; the logs returned are the results of `model.metrics`.
 
 On JAX the step is a pure function of the state tuple that `jax.jit` compiles, so
@@ -45,18 +45,18 @@ def tensorflow_train_step(model, data):
 
     x = _unpack_x(data)
     with tf.GradientTape() as tape:
-        loss, stats = model.contrastive_step(x, training=True)
+        loss, stats, outputs = model.contrastive_step(x, training=True)
         scaled_loss = _scale_loss(model, loss)
     variables = model.trainable_variables
     gradients = tape.gradient(scaled_loss, variables)
     model.optimizer.apply(gradients, variables)
-    model.post_step()
+    model.post_step(outputs)
     model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
 
 
 def tensorflow_test_step(model, data):
-    loss, stats = model.contrastive_step(_unpack_x(data), training=False)
+    loss, stats, _ = model.contrastive_step(_unpack_x(data), training=False)
     model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
 
@@ -69,13 +69,13 @@ def torch_train_step(model, data):
 
     x = _unpack_x(data)
     model.zero_grad()
-    loss, stats = model.contrastive_step(x, training=True)
+    loss, stats, outputs = model.contrastive_step(x, training=True)
     _scale_loss(model, loss).backward()
     variables = model.trainable_variables
     gradients = [v.value.grad for v in variables]
     with torch.no_grad():
         model.optimizer.apply(gradients, variables)
-        model.post_step()
+        model.post_step(outputs)
         model.update_contrastive_metrics(loss.detach(), stats)
     return _metric_logs(model)
 
@@ -84,7 +84,7 @@ def torch_test_step(model, data):
     import torch
 
     with torch.no_grad():
-        loss, stats = model.contrastive_step(_unpack_x(data), training=False)
+        loss, stats, _ = model.contrastive_step(_unpack_x(data), training=False)
         model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
 
@@ -128,7 +128,7 @@ def jax_train_step(model, state, data):
     def loss_fn(trainable, non_trainable):
         mapping = list(zip(model.trainable_variables, trainable))
         mapping += list(zip(model.non_trainable_variables, non_trainable))
-        (loss, stats), scope = _run_stateless(
+        (loss, stats, outputs), scope = _run_stateless(
             mapping, lambda: model.contrastive_step(x, training=True)
         )
         non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
@@ -138,10 +138,12 @@ def jax_train_step(model, state, data):
             scaled_loss, _ = _run_stateless(
                 optimizer_mapping, lambda: model.optimizer.scale_loss(loss)
             )
-        return scaled_loss, (loss, stats, non_trainable)
+        return scaled_loss, (loss, stats, outputs, non_trainable)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (_, (loss, stats, non_trainable)), grads = grad_fn(trainable, non_trainable)
+    (_, (loss, stats, outputs, non_trainable)), grads = grad_fn(
+        trainable, non_trainable
+    )
     trainable, optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, grads, trainable
     )
@@ -150,7 +152,7 @@ def jax_train_step(model, state, data):
     # non-trainable variable (momentum copy, queue, bank, step counter).
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
-    _, scope = _run_stateless(mapping, model.post_step)
+    _, scope = _run_stateless(mapping, lambda: model.post_step(outputs))
     non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
 
     logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
@@ -162,7 +164,7 @@ def jax_test_step(model, state, data):
     x = _unpack_x(data)
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
-    (loss, stats), scope = _run_stateless(
+    (loss, stats, _), scope = _run_stateless(
         mapping, lambda: model.contrastive_step(x, training=False)
     )
     non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
@@ -182,6 +184,6 @@ TEST_STEPS = {
 }
 
 
-def stop_gradient_stats(stats):
-    """Monitoring statistics never carry gradients."""
-    return {name: ops.stop_gradient(value) for name, value in stats.items()}
+def stop_gradient(tensors):
+    """Statistics and post-step inputs never carry gradients."""
+    return {name: ops.stop_gradient(value) for name, value in tensors.items()}

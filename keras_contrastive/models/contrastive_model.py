@@ -53,8 +53,10 @@ class ContrastiveModel(keras.Model):
       values `contrastive_accuracy` (is the positive the most similar candidate) and
       `embedding_std` (collapse monitor); the default reads `outputs["z_a"]` and
       `outputs["z_b"]`;
-    - optionally `post_step()`: state updates after each optimizer step (momentum
-      copies, queues). Assign only non-trainable variables there.
+    - optionally `post_step(outputs)`: state updates after each optimizer step
+      (momentum copies, queues), given this step's `forward` outputs without
+      gradients. Assign only non-trainable variables there; on JAX that is what
+      keeps them in the compiled step's state.
 
     The per-backend steps (`keras_contrastive.models.backend_steps`) do gradients,
     loss scaling for mixed precision, the optimizer, `post_step` and the metrics.
@@ -95,22 +97,20 @@ class ContrastiveModel(keras.Model):
             "embedding_std": embedding_std(outputs["z_a"]),
         }
 
-    def post_step(self):
+    def post_step(self, outputs):
         """State updates after the optimizer step; nothing by default."""
 
     # ------------------------------------------------------------ shared machinery
 
     def contrastive_step(self, x, training):
-        """Forward pass, loss (with any regularisation losses) and statistics."""
+        """Forward pass: (loss with any regularisation losses, stats, outputs)."""
         outputs = self.forward(x, training=training)
         loss = ops.cast(self.compute_contrastive_loss(outputs), "float32")
         regularization = self.losses
         if regularization:
             loss = loss + ops.cast(ops.sum(ops.stack(regularization)), "float32")
-        stats = backend_steps.stop_gradient_stats(
-            self.compute_contrastive_stats(outputs)
-        )
-        return loss, stats
+        stats = backend_steps.stop_gradient(self.compute_contrastive_stats(outputs))
+        return loss, stats, backend_steps.stop_gradient(outputs)
 
     def update_contrastive_metrics(self, loss, stats):
         self.loss_tracker.update_state(loss)

@@ -51,7 +51,7 @@ class ToyMethod(ContrastiveModel):
     def compute_contrastive_loss(self, outputs):
         return ops.mean(ops.sum(outputs["z_a"] * outputs["z_b"], axis=-1))
 
-    def post_step(self):
+    def post_step(self, outputs):
         self.post_steps.assign(self.post_steps + 1.0)
         self.kernel_after_step.assign(self.encoder.kernel)
 
