@@ -44,6 +44,8 @@ def tensorflow_train_step(model, data):
     import tensorflow as tf
 
     x = _unpack_x(data)
+    # Keras defers building to the first trace of the step on TensorFlow.
+    model.build_for(x)
     with tf.GradientTape() as tape:
         loss, stats, outputs = model.contrastive_step(x, training=True)
         scaled_loss = _scale_loss(model, loss)
@@ -56,7 +58,9 @@ def tensorflow_train_step(model, data):
 
 
 def tensorflow_test_step(model, data):
-    loss, stats, _ = model.contrastive_step(_unpack_x(data), training=False)
+    x = _unpack_x(data)
+    model.build_for(x)
+    loss, stats, _ = model.contrastive_step(x, training=False)
     model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
 

@@ -39,6 +39,16 @@ def view_pair_accuracy(z_a, z_b):
     return top1_accuracy(similarity, ops.arange(ops.shape(z_a)[0]))
 
 
+def example_batch(input_shape, batch_size=2):
+    """Zeros shaped like `input_shape` (a shape or a nest of shapes), batch dim filled."""
+
+    def zeros(shape):
+        shape = tuple(shape)
+        return ops.zeros((batch_size if shape[0] is None else shape[0],) + shape[1:])
+
+    return keras.tree.map_shape_structure(zeros, input_shape)
+
+
 class ContrastiveModel(keras.Model):
     """Base class of every method: one training and evaluation step for all backends.
 
@@ -46,7 +56,7 @@ class ContrastiveModel(keras.Model):
     `tf.data.Dataset`s and `keras.utils.PyDataset`s, on TensorFlow, JAX and PyTorch.
     A method (SimCLR, MoCo, BYOL, ...) only supplies:
 
-    - `forward(x, training)`: its forward pass from an input batch `x` (whatever the
+    - `forward_pass(x, training)`: its forward pass from an input batch `x` (whatever the
       data pipeline yields as `x`; labels, if any, are ignored) to a dict of tensors;
     - `compute_contrastive_loss(outputs)`: a float32 scalar loss from that dict;
     - optionally `compute_contrastive_stats(outputs)`: a dict with the monitoring
@@ -54,7 +64,7 @@ class ContrastiveModel(keras.Model):
       `embedding_std` (collapse monitor); the default reads `outputs["z_a"]` and
       `outputs["z_b"]`;
     - optionally `post_step(outputs)`: state updates after each optimizer step
-      (momentum copies, queues), given this step's `forward` outputs without
+      (momentum copies, queues), given this step's `forward_pass` outputs without
       gradients. Assign only non-trainable variables there; on JAX that is what
       keeps them in the compiled step's state.
 
@@ -66,12 +76,24 @@ class ContrastiveModel(keras.Model):
     `call(x)` (and so `predict`) returns the representation, `self.encoder(x)`.
 
     Subclasses must set `self.encoder` and build every sub-layer in `build`; the
-    default `build` runs `forward` once on symbolic inputs, which does that for
+    default `build` runs `forward_pass` once on symbolic inputs, which does that for
     layers that build on first call.
     """
 
     #: The smallest batch a method's loss is defined for (in-batch negatives).
     min_batch_size = 2
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # On the torch backend every Keras layer is a torch.nn.Module, whose
+        # `forward` is what `__call__` runs: a method named `forward` would hijack
+        # `model(x)` and `predict`.
+        if "forward" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} defines `forward`; ContrastiveModel methods implement "
+                "`forward_pass(x, training)` instead (`forward` is torch.nn.Module's "
+                "and would replace `call` on the torch backend)."
+            )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -81,9 +103,9 @@ class ContrastiveModel(keras.Model):
 
     # ------------------------------------------------------------ method interface
 
-    def forward(self, x, training=False):
+    def forward_pass(self, x, training=False):
         raise NotImplementedError(
-            f"{type(self).__name__} must implement `forward(x, training)`."
+            f"{type(self).__name__} must implement `forward_pass(x, training)`."
         )
 
     def compute_contrastive_loss(self, outputs):
@@ -104,7 +126,7 @@ class ContrastiveModel(keras.Model):
 
     def contrastive_step(self, x, training):
         """Forward pass: (loss with any regularisation losses, stats, outputs)."""
-        outputs = self.forward(x, training=training)
+        outputs = self.forward_pass(x, training=training)
         loss = ops.cast(self.compute_contrastive_loss(outputs), "float32")
         regularization = self.losses
         if regularization:
@@ -130,13 +152,16 @@ class ContrastiveModel(keras.Model):
     def call(self, inputs, training=False):
         return self.encoder(inputs, training=training)
 
+    def build_for(self, x):
+        """Builds the model from an input batch, if it is not built yet."""
+        if not self.built:
+            self.build(keras.tree.map_structure(lambda t: tuple(t.shape), x))
+
     def build(self, input_shape):
-        spec = keras.tree.map_shape_structure(
-            lambda shape: keras.KerasTensor(shape, dtype="float32"), input_shape
-        )
-        keras.backend.compute_output_spec(
-            lambda x: self.forward(x, training=True), spec
-        )
+        # Run the forward pass once on a batch of zeros so that every sub-layer
+        # creates its variables (inside Keras' symbolic build this is only traced).
+        # Inference mode keeps batch-norm statistics untouched.
+        self.forward_pass(example_batch(input_shape), training=False)
         self.built = True
 
     # ----------------------------------------------------------------- validation

@@ -8,6 +8,7 @@ from keras_contrastive.losses import nt_xent
 from keras_contrastive.models.contrastive_model import (
     ContrastiveModel,
     embedding_std,
+    example_batch,
     top1_accuracy,
 )
 
@@ -106,23 +107,19 @@ class SimCLR(ContrastiveModel):
             self.augmenter = SimCLRAugmenter(image_size=tuple(input_shape[1:3]))
         self.views = MultiView(self.augmenter, num_views=2)
         if self.projection_head is None:
-            feature_shape = keras.backend.compute_output_spec(
-                lambda x: self.encoder(x, training=False),
-                keras.KerasTensor(
-                    (2,) + tuple(self.augmenter.compute_output_shape(input_shape)[1:])
-                ),
-            ).shape
+            views = self.augmenter(example_batch(input_shape), training=False)
+            features = self.encoder(views, training=False)
             self.projection_head = ProjectionHead(
-                hidden_dims=(feature_shape[-1],), output_dim=128
+                hidden_dims=(features.shape[-1],), output_dim=128
             )
         super().build(input_shape)
 
-    def forward(self, x, training=False):
+    def forward_pass(self, x, training=False):
         check_image_batch(x.shape, channels=3 if self._default_augmenter else None)
         # The views are always random (they are what the loss compares); `training`
         # only switches the networks (batch norm, dropout) between modes.
         view_a, view_b = self.views(x, training=True)
-        features = self.encoder(ops.concatenate([view_a, view_b], axis=0), training)
+        features = self.encoder(ops.concatenate([view_a, view_b], axis=0), training=training)
         check_features(features, self.encoder)
         z = self.projection_head(features, training=training)
         n = ops.shape(view_a)[0]

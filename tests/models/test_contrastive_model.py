@@ -44,7 +44,7 @@ class ToyMethod(ContrastiveModel):
         )
         self.built = True
 
-    def forward(self, x, training=False):
+    def forward_pass(self, x, training=False):
         z = self.encoder(x)
         return {"z_a": z, "z_b": z + self.offset}
 
