@@ -1,1 +1,73 @@
-"""keras_contrastive.losses."""
+"""keras_contrastive.losses: the contrastive loss family.
+
+Every loss has a functional form (snake_case; per-anchor values, usable inside any
+model code) and a registered `keras.losses.Loss` class (CamelCase; mean by default,
+`reduction=None` for per-anchor values; `get_config` round-trips; works in
+`model.compile(loss=...)` and `.keras` save/load).
+
+View-pair losses are called `loss(z_a, z_b)`; label-based metric losses are called
+`loss(labels, embeddings)` (Keras' y_true, y_pred order). See docs/losses.md.
+"""
+
+from keras_contrastive.losses.base import ContrastiveLossBase
+from keras_contrastive.losses.hard_negatives import mix_hard_negatives
+from keras_contrastive.losses.metric import (
+    ContrastiveLoss,
+    LiftedStructureLoss,
+    SupervisedContrastive,
+    TripletLoss,
+    contrastive_loss,
+    lifted_structure_loss,
+    supervised_contrastive,
+    triplet_loss,
+    triplet_margin,
+)
+from keras_contrastive.losses.similarity import (
+    cosine_similarity_matrix,
+    pairwise_distances,
+)
+from keras_contrastive.losses.view_pair import (
+    BinaryNCE,
+    BYOLLoss,
+    DebiasedNTXent,
+    InfoNCE,
+    NTXent,
+    SymmetricInfoNCE,
+    binary_nce,
+    byol_loss,
+    debiased_nt_xent,
+    info_nce,
+    nt_xent,
+    symmetric_info_nce,
+)
+
+__all__ = [
+    # view-pair losses: loss(z_a, z_b)
+    "InfoNCE",
+    "NTXent",
+    "SymmetricInfoNCE",
+    "BinaryNCE",
+    "DebiasedNTXent",
+    "BYOLLoss",
+    "info_nce",
+    "nt_xent",
+    "symmetric_info_nce",
+    "binary_nce",
+    "debiased_nt_xent",
+    "byol_loss",
+    # label-based metric losses: loss(labels, embeddings)
+    "ContrastiveLoss",
+    "TripletLoss",
+    "LiftedStructureLoss",
+    "SupervisedContrastive",
+    "contrastive_loss",
+    "triplet_loss",
+    "triplet_margin",
+    "lifted_structure_loss",
+    "supervised_contrastive",
+    # hard negatives and utilities
+    "mix_hard_negatives",
+    "pairwise_distances",
+    "cosine_similarity_matrix",
+    "ContrastiveLossBase",
+]

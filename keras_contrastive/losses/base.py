@@ -1,0 +1,92 @@
+"""The shared `keras.losses.Loss` plumbing of every loss class in this package."""
+
+import keras
+from keras import ops
+
+from keras_contrastive.losses._common import to_float32
+
+try:  # Divides by the number of replicas under tf.distribute, like Keras' own losses.
+    from keras.src.losses.loss import scale_loss_for_distribution
+except ImportError:  # pragma: no cover - private Keras API moved
+
+    def scale_loss_for_distribution(value):
+        return value
+
+
+_MEAN = ("mean", "sum_over_batch_size", "mean_with_sample_weight")
+_NONE = (None, "none")
+
+
+class ContrastiveLossBase(keras.losses.Loss):
+    """Base class: float32 casting, per-anchor weights, sample weights, reduction.
+
+    Subclasses implement `compute_terms(y_true, y_pred)` returning
+    `(values, weights)`: one value per anchor and its weight (`None` means all 1).
+    The reduced loss is
+
+        "mean" (default; "sum_over_batch_size" is treated the same):
+            sum_i w_i v_i / sum_i w_i          (0, with zero gradients, if sum w = 0)
+        "sum":  sum_i w_i v_i
+        None / "none":  v_i (times `sample_weight` when given)
+
+    where w_i is the anchor's weight times its `sample_weight`. Anchors that take
+    no part (no positive, no valid triplet, ...) have v_i = 0 and w_i = 0, which is
+    how the label-based losses reproduce their "mean over valid pairs/triplets"
+    definitions exactly.
+
+    Inputs of any dtype are computed in float32 (also under a mixed-precision
+    policy); the result is float32.
+    """
+
+    def __init__(self, name=None, reduction="mean", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def compute_terms(self, y_true, y_pred):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        """Per-anchor values (what `reduction=None` returns)."""
+        values, _ = self.compute_terms(y_true, y_pred)
+        return values
+
+    def _sample_weight(self, sample_weight, num_values):
+        sample_weight = ops.reshape(to_float32(sample_weight), (-1,))
+        n_w = sample_weight.shape[0]
+        if n_w is not None and num_values is not None and n_w != num_values:
+            if n_w == 1:
+                return ops.broadcast_to(sample_weight, (num_values,))
+            if num_values % n_w == 0:
+                # e.g. NTXent's 2N rows weighted by an N-length sample_weight.
+                return ops.tile(sample_weight, (num_values // n_w,))
+            raise ValueError(
+                f"`sample_weight` must have one entry per anchor ({num_values}) "
+                f"or per pair, got shape {tuple(sample_weight.shape)}."
+            )
+        return sample_weight
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        with keras.name_scope(self.name):
+            values, weights = self.compute_terms(y_true, y_pred)
+            values = to_float32(values)
+            if sample_weight is not None:
+                sw = self._sample_weight(sample_weight, values.shape[0])
+                weights = sw if weights is None else weights * sw
+            if self.reduction in _NONE:
+                if sample_weight is not None:
+                    return values * sw
+                return values
+            if weights is None:
+                total = ops.sum(values)
+                if self.reduction == "sum":
+                    return total
+                count = ops.cast(ops.shape(values)[0], "float32")
+                return scale_loss_for_distribution(total / ops.maximum(count, 1.0))
+            total = ops.sum(values * weights)
+            if self.reduction == "sum":
+                return total
+            denom = ops.sum(weights)
+            safe = ops.where(denom > 0, denom, 1.0)
+            return scale_loss_for_distribution(ops.where(denom > 0, total / safe, 0.0))
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}

@@ -1,0 +1,550 @@
+"""View-pair losses: called `loss(z_a, z_b)` with row i of `z_a` and row i of `z_b` a
+positive pair and every other row a negative.
+
+Each loss has a functional form (snake_case, per-anchor values, usable inside any model
+code) and a registered `keras.losses.Loss` class (CamelCase, mean by default).
+"""
+
+import keras
+from keras import ops
+
+from keras_contrastive.losses._common import (
+    BIG,
+    check_finite_number,
+    check_min_rows,
+    check_same_last_dim,
+    check_tau_plus,
+    check_temperature,
+    l2_normalize,
+    rows_logsumexp,
+    static_dim,
+    to_float32,
+    view_pair_inputs,
+)
+from keras_contrastive.losses.base import ContrastiveLossBase
+
+_PACKAGE = "keras_contrastive"
+
+
+def _rows_dot(a, b):
+    return ops.sum(a * b, axis=-1)
+
+
+# ----------------------------------------------------------------------------------
+# InfoNCE
+
+
+def info_nce(query, keys, negatives=None, temperature=0.1):
+    """InfoNCE (van den Oord et al. 2018; CPC eq. 8-9; MoCo's loss with a queue).
+
+    For query q_i with positive key k_i, every other key k_j (j != i) and the extra
+    negatives n_m as further candidates:
+
+        l_i = -log [ exp(cos(q_i, k_i) / tau) /
+                     (sum_j exp(cos(q_i, k_j) / tau) + sum_m exp(cos(q_i, n_m) / tau)) ]
+
+    computed as logsumexp over the candidates minus the positive logit (the positive
+    is a row-wise dot product; the extra negatives are never concatenated with the
+    keys, so a 65,536-row queue costs one (N, M) matmul).
+
+    Args:
+        query: (N, d) queries.
+        keys: (N, d) keys; row i is the positive of query i.
+        negatives: optional extra negatives shared by every query, (M, d) (MoCo's
+            queue), or per-query negatives (N, K, d) (e.g. from
+            `mix_hard_negatives`), or a list/tuple of such tensors.
+        temperature: tau > 0.
+
+    Returns:
+        (N,) float32 per-query losses.
+
+    Example:
+
+    >>> import numpy as np
+    >>> q = np.random.default_rng(0).normal(size=(8, 16))
+    >>> k = q + 0.1 * np.random.default_rng(1).normal(size=(8, 16))
+    >>> queue = np.random.default_rng(2).normal(size=(64, 16))
+    >>> tuple(info_nce(q, k, negatives=queue, temperature=0.1).shape)
+    (8,)
+    """
+    temperature = check_temperature(temperature)
+    query, keys = view_pair_inputs(query, keys, "query", "keys", min_rows=0)
+    if negatives is None:
+        negatives = []
+    elif not isinstance(negatives, (list, tuple)):
+        negatives = [negatives]
+    if not negatives:
+        check_min_rows(query, 2, "query")
+    inv_tau = 1.0 / temperature
+    q = l2_normalize(query) * inv_tau
+    k = l2_normalize(keys)
+    positive = _rows_dot(q, k)
+    # The extra negatives are never concatenated with the keys: their logsumexp is
+    # combined with the in-batch one.
+    lse = rows_logsumexp(ops.matmul(q, ops.transpose(k)))
+    for neg in negatives:
+        neg = to_float32(neg)
+        if len(neg.shape) == 2:
+            check_same_last_dim(query, neg, "query", "negatives")
+            extra = ops.matmul(q, ops.transpose(l2_normalize(neg)))
+        elif len(neg.shape) == 3:
+            check_same_last_dim(query, neg, "query", "negatives")
+            n_q, n_n = static_dim(query, 0), static_dim(neg, 0)
+            if n_q is not None and n_n is not None and n_q != n_n:
+                raise ValueError(
+                    "Per-query `negatives` of rank 3 must have shape (N, K, d) with "
+                    f"N = query.shape[0], got negatives.shape={tuple(neg.shape)} "
+                    f"and query.shape={tuple(query.shape)}."
+                )
+            extra = ops.einsum("nd,nkd->nk", q, l2_normalize(neg))
+        else:
+            raise ValueError(
+                "`negatives` must have rank 2 (M, d) or rank 3 (N, K, d), got shape "
+                f"{tuple(neg.shape)}."
+            )
+        lse = ops.logaddexp(lse, rows_logsumexp(extra))
+    return lse - positive
+
+
+def _info_nce_logits(z_a, z_b, temperature):
+    """(logits (N, N) = cos(a_i, b_j) / tau, positive logits (N,))."""
+    a = l2_normalize(z_a) * (1.0 / temperature)
+    b = l2_normalize(z_b)
+    return ops.matmul(a, ops.transpose(b)), _rows_dot(a, b)
+
+
+# ----------------------------------------------------------------------------------
+# NT-Xent
+
+
+def _nt_xent_parts(z_a, z_b, temperature):
+    """(unmasked logits (2N, 2N) = cos/tau, positive logits (2N,), partner index)."""
+    z = ops.concatenate([z_a, z_b], axis=0)
+    z_n = l2_normalize(z)
+    q = z_n * (1.0 / temperature)
+    n = ops.shape(z_a)[0]
+    partner = ops.concatenate([z_n[n:], z_n[:n]], axis=0)
+    positive = _rows_dot(q, partner)
+    index = ops.concatenate(
+        [ops.arange(n, 2 * n, dtype="int32"), ops.arange(0, n, dtype="int32")], axis=0
+    )
+    return ops.matmul(q, ops.transpose(z_n)), positive, index
+
+
+def nt_xent(z_a, z_b, temperature=0.5):
+    """NT-Xent, SimCLR's loss (Chen et al. 2020).
+
+    With z = concat(z_a, z_b) (2N rows) and s_ij = cos(z_i, z_j) / tau, row i's
+    positive is its counterpart p(i) = i +- N and the other 2N - 2 rows are its
+    negatives (itself excluded):
+
+        l_i = -log [ exp(s_{i,p(i)}) / sum_{j != i} exp(s_ij) ]
+
+    Computed from one (2N, 2N) matmul, the diagonal masked by a large finite
+    negative, a row-wise logsumexp, and the positive as a row-wise dot product.
+
+    Args:
+        z_a: (N, d) first views.
+        z_b: (N, d) second views; row i pairs with row i of `z_a`.
+        temperature: tau > 0.
+
+    Returns:
+        (2N,) float32 per-row losses (rows of z_a first); their mean is NTXent.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z_a = rng.normal(size=(4, 8))
+    >>> z_b = z_a + 0.01 * rng.normal(size=(4, 8))
+    >>> tuple(nt_xent(z_a, z_b, temperature=0.5).shape)
+    (8,)
+    """
+    temperature = check_temperature(temperature)
+    z_a, z_b = view_pair_inputs(z_a, z_b)
+    logits, positive, _ = _nt_xent_parts(z_a, z_b, temperature)
+    return rows_logsumexp(logits, mask_diagonal=True) - positive
+
+
+# ----------------------------------------------------------------------------------
+# CLIP
+
+
+def symmetric_info_nce(z_a, z_b, temperature=0.07):
+    """CLIP's symmetric InfoNCE (Radford et al. 2021).
+
+    With s_ij = cos(a_i, b_j) / tau:
+
+        l_i = ( [logsumexp_j s_ij - s_ii] + [logsumexp_j s_ji - s_ii] ) / 2
+
+    so the mean over i is (InfoNCE(a -> b) + InfoNCE(b -> a)) / 2.
+
+    Args:
+        z_a: (N, d), e.g. image embeddings.
+        z_b: (N, d), e.g. text embeddings; row i pairs with row i of `z_a`.
+        temperature: tau > 0.
+
+    Returns:
+        (N,) float32 per-pair losses.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z_a, z_b = rng.normal(size=(4, 8)), rng.normal(size=(4, 8))
+    >>> tuple(symmetric_info_nce(z_a, z_b).shape)
+    (4,)
+    """
+    temperature = check_temperature(temperature)
+    z_a, z_b = view_pair_inputs(z_a, z_b)
+    logits, positive = _info_nce_logits(z_a, z_b, temperature)
+    rows = ops.logsumexp(logits, axis=1)
+    cols = ops.logsumexp(logits, axis=0)
+    return 0.5 * (rows + cols) - positive
+
+
+# ----------------------------------------------------------------------------------
+# Binary NCE
+
+
+def binary_nce(z_a, z_b, temperature=0.1, bias=0.0):
+    """Binary NCE (the seed's eq. 6; the sigmoid loss of SigLIP-style training).
+
+    With s_ij = cos(a_i, b_j) / tau + bias:
+
+        L = -mean_i log sigmoid(s_ii) - mean_{i != j} log(1 - sigmoid(s_ij))
+
+    Per anchor l_i = -log sigmoid(s_ii) - 1/(N-1) sum_{j != i} log sigmoid(-s_ij),
+    so mean_i l_i = L. Uses log sigmoid(x) = -softplus(-x) (stable at any tau).
+
+    Args:
+        z_a: (N, d), N >= 2.
+        z_b: (N, d); row i pairs with row i of `z_a`.
+        temperature: tau > 0.
+        bias: added to every logit.
+
+    Returns:
+        (N,) float32 per-anchor losses.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> tuple(binary_nce(rng.normal(size=(4, 8)), rng.normal(size=(4, 8))).shape)
+    (4,)
+    """
+    temperature = check_temperature(temperature)
+    bias = check_finite_number(bias, "bias")
+    z_a, z_b = view_pair_inputs(z_a, z_b)
+    logits, positive = _info_nce_logits(z_a, z_b, temperature)
+    logits = logits + bias
+    positive = positive + bias
+    n = ops.shape(z_a)[0]
+    off_diag = 1.0 - ops.eye(n, dtype="float32")
+    neg_terms = ops.sum(ops.softplus(logits) * off_diag, axis=1)
+    n_f = ops.cast(n, "float32")
+    return ops.softplus(-positive) + neg_terms / ops.maximum(n_f - 1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------
+# Debiased NT-Xent
+
+
+def debiased_nt_xent(z_a, z_b, temperature=0.5, tau_plus=0.1):
+    """Debiased contrastive loss (Chuang et al. 2020) on NT-Xent's 2N rows.
+
+    For row i with positive logit s_pos and the M = 2N - 2 negative logits s_k
+    (cosines over tau), pos = exp(s_pos), neg = sum_k exp(s_k):
+
+        Ng  = max( (neg - M * tau_plus * pos) / (1 - tau_plus),  M * exp(-1/tau) )
+        l_i = -log( pos / (pos + Ng) )
+
+    Evaluated with every exponential shifted by the row's largest logit (the result
+    is identical, but stays finite at tau = 0.01 where exp(1/tau) overflows float32).
+
+    Args:
+        z_a: (N, d) first views, N >= 2.
+        z_b: (N, d) second views.
+        temperature: tau > 0.
+        tau_plus: class prior, in [0, 1); 0 gives back NT-Xent without the positive
+            in the denominator's negatives.
+
+    Returns:
+        (2N,) float32 per-row losses.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> tuple(debiased_nt_xent(rng.normal(size=(4, 8)), rng.normal(size=(4, 8))).shape)
+    (8,)
+    """
+    temperature = check_temperature(temperature)
+    tau_plus = check_tau_plus(tau_plus)
+    z_a, z_b = view_pair_inputs(z_a, z_b)
+    logits, positive, index = _nt_xent_parts(z_a, z_b, temperature)
+    n = ops.shape(z_a)[0]
+    two_n = 2 * n
+    # Mask the diagonal and the positive column: left are exactly the M negatives.
+    cols = ops.arange(two_n, dtype="int32")[None, :]
+    rows = ops.arange(two_n, dtype="int32")[:, None]
+    excluded = ops.logical_or(ops.equal(cols, index[:, None]), ops.equal(cols, rows))
+    negatives = ops.where(excluded, -BIG, logits)
+    shift = ops.stop_gradient(
+        ops.maximum(ops.max(negatives, axis=1), positive)
+    )  # (2N,)
+    pos = ops.exp(positive - shift)
+    neg = ops.sum(ops.exp(negatives - shift[:, None]), axis=1)
+    m = ops.cast(two_n - 2, "float32")
+    estimate = (neg - m * tau_plus * pos) / (1.0 - tau_plus)
+    floor = ops.exp(ops.log(m) - 1.0 / temperature - shift)
+    ng = ops.maximum(estimate, floor)
+    # pos + ng >= min(1, 1 / (M tau_plus)) > 0 because shift is the row's max logit.
+    return ops.log(pos + ng) - (positive - shift)
+
+
+# ----------------------------------------------------------------------------------
+# BYOL
+
+
+def byol_loss(z_a, z_b):
+    """BYOL's regression loss (Grill et al. 2020): l_i = 2 - 2 cos(a_i, b_i).
+
+    Args:
+        z_a: (N, d) predictions (online network).
+        z_b: (N, d) targets (momentum network; stop their gradient yourself).
+
+    Returns:
+        (N,) float32 per-pair losses in [0, 4].
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> [round(float(v), 4) for v in byol_loss(x, x)]
+    [0.0, 0.0]
+    """
+    z_a, z_b = view_pair_inputs(z_a, z_b, min_rows=0)
+    return 2.0 - 2.0 * _rows_dot(l2_normalize(z_a), l2_normalize(z_b))
+
+
+# ----------------------------------------------------------------------------------
+# Classes
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class InfoNCE(ContrastiveLossBase):
+    """InfoNCE (van den Oord et al. 2018), called `loss(z_a, z_b)`.
+
+    l_i = -log softmax_j(cos(a_i, b_j) / tau) at j = i; mean over the N anchors.
+    See `info_nce` for extra negatives (MoCo's queue).
+
+    Args:
+        temperature: tau > 0 (default 0.1).
+        reduction: "mean" (default), "sum", or None for the (N,) per-anchor values.
+        name: optional name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> loss = InfoNCE(temperature=0.1)
+    >>> float(loss(rng.normal(size=(4, 8)), rng.normal(size=(4, 8)))) > 0
+    True
+    """
+
+    def __init__(self, temperature=0.1, reduction="mean", name="info_nce", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = check_temperature(temperature)
+
+    def compute_terms(self, y_true, y_pred):
+        return info_nce(y_true, y_pred, temperature=self.temperature), None
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class NTXent(ContrastiveLossBase):
+    """NT-Xent, SimCLR's loss (Chen et al. 2020), called `loss(z_a, z_b)`.
+
+    The 2N rows of concat(z_a, z_b): each row's counterpart is its positive, the
+    other 2N - 2 rows its negatives (itself excluded); mean over the 2N rows of
+    -log softmax(cos / tau) at the positive. A `sample_weight` of length N weights
+    both rows of a pair.
+
+    Args:
+        temperature: tau > 0 (default 0.5).
+        reduction: "mean" (default), "sum", or None for the (2N,) per-row values.
+        name: optional name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(4, 8))
+    >>> loss = NTXent(temperature=0.5)
+    >>> float(loss(z, z + 0.01)) < float(loss(z, rng.normal(size=(4, 8))))
+    True
+    """
+
+    def __init__(self, temperature=0.5, reduction="mean", name="nt_xent", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = check_temperature(temperature)
+
+    def compute_terms(self, y_true, y_pred):
+        return nt_xent(y_true, y_pred, temperature=self.temperature), None
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SymmetricInfoNCE(ContrastiveLossBase):
+    """CLIP's loss, (InfoNCE(a -> b) + InfoNCE(b -> a)) / 2, called `loss(z_a, z_b)`.
+
+    Args:
+        temperature: tau > 0 (default 0.07).
+        reduction: "mean" (default), "sum", or None for the (N,) per-pair values.
+        name: optional name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> loss = SymmetricInfoNCE()
+    >>> float(loss(rng.normal(size=(4, 8)), rng.normal(size=(4, 8)))) > 0
+    True
+    """
+
+    def __init__(
+        self,
+        temperature=0.07,
+        reduction="mean",
+        name="symmetric_info_nce",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = check_temperature(temperature)
+
+    def compute_terms(self, y_true, y_pred):
+        return symmetric_info_nce(y_true, y_pred, temperature=self.temperature), None
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BinaryNCE(ContrastiveLossBase):
+    """Binary NCE, called `loss(z_a, z_b)`: with s_ij = cos(a_i, b_j) / tau + bias,
+
+    -mean_i log sigmoid(s_ii) - mean_{i != j} log(1 - sigmoid(s_ij)).
+
+    Args:
+        temperature: tau > 0 (default 0.1).
+        bias: added to every logit (default 0.0).
+        reduction: "mean" (default), "sum", or None for the (N,) per-anchor values.
+        name: optional name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> loss = BinaryNCE(temperature=0.1, bias=-1.0)
+    >>> float(loss(rng.normal(size=(4, 8)), rng.normal(size=(4, 8)))) > 0
+    True
+    """
+
+    def __init__(
+        self, temperature=0.1, bias=0.0, reduction="mean", name="binary_nce", dtype=None
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = check_temperature(temperature)
+        self.bias = check_finite_number(bias, "bias")
+
+    def compute_terms(self, y_true, y_pred):
+        values = binary_nce(
+            y_true, y_pred, temperature=self.temperature, bias=self.bias
+        )
+        return values, None
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "bias": self.bias,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DebiasedNTXent(ContrastiveLossBase):
+    """Debiased contrastive loss (Chuang et al. 2020) on NT-Xent's 2N rows.
+
+    pos = exp(s_pos / tau), neg = sum over the M = 2N - 2 negatives of exp(s / tau),
+    Ng = max((neg - M tau_plus pos) / (1 - tau_plus), M exp(-1 / tau)),
+    l = -log(pos / (pos + Ng)); mean over the 2N rows. Called `loss(z_a, z_b)`.
+
+    Args:
+        temperature: tau > 0 (default 0.5).
+        tau_plus: class prior in [0, 1) (default 0.1).
+        reduction: "mean" (default), "sum", or None for the (2N,) per-row values.
+        name: optional name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> loss = DebiasedNTXent(temperature=0.5, tau_plus=0.1)
+    >>> float(loss(rng.normal(size=(4, 8)), rng.normal(size=(4, 8)))) > 0
+    True
+    """
+
+    def __init__(
+        self,
+        temperature=0.5,
+        tau_plus=0.1,
+        reduction="mean",
+        name="debiased_nt_xent",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = check_temperature(temperature)
+        self.tau_plus = check_tau_plus(tau_plus)
+
+    def compute_terms(self, y_true, y_pred):
+        values = debiased_nt_xent(
+            y_true, y_pred, temperature=self.temperature, tau_plus=self.tau_plus
+        )
+        return values, None
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "tau_plus": self.tau_plus,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BYOLLoss(ContrastiveLossBase):
+    """BYOL's loss (Grill et al. 2020): 2 - 2 cos(a_i, b_i), mean over i.
+
+    Called `loss(z_a, z_b)` (prediction and target; stop the target's gradient).
+
+    Args:
+        reduction: "mean" (default), "sum", or None for the (N,) per-pair values.
+        name: optional name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> float(BYOLLoss()(x, -x))
+    4.0
+    """
+
+    def __init__(self, reduction="mean", name="byol_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def compute_terms(self, y_true, y_pred):
+        return byol_loss(y_true, y_pred), None
