@@ -1,0 +1,29 @@
+"""Image augmentation layers with per-sample randomness (see docs/augmentation.md).
+
+The pure maths with given parameters lives in `geometry` and `color`; the layers
+draw the parameters and call it.
+"""
+
+from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
+from keras_contrastive.layers.augmentation.blur import RandomGaussianBlur
+from keras_contrastive.layers.augmentation.color_distortion import (
+    RandomColorDistortion,
+)
+from keras_contrastive.layers.augmentation.cutout import RandomCutout
+from keras_contrastive.layers.augmentation.noise import RandomGaussianNoise
+from keras_contrastive.layers.augmentation.random_apply import RandomApply
+from keras_contrastive.layers.augmentation.random_resized_crop import (
+    RandomResizedCrop,
+)
+from keras_contrastive.layers.augmentation.simclr import SimCLRAugmenter
+
+__all__ = [
+    "ImageAugmentationLayer",
+    "RandomApply",
+    "RandomColorDistortion",
+    "RandomCutout",
+    "RandomGaussianBlur",
+    "RandomGaussianNoise",
+    "RandomResizedCrop",
+    "SimCLRAugmenter",
+]

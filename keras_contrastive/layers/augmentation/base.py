@@ -1,0 +1,186 @@
+"""The base class of our image augmentation layers.
+
+Why a Keras-internal base: a layer used in `tf.data.Dataset.map` receives symbolic
+TensorFlow tensors even when Keras runs on JAX or PyTorch, so `keras.ops` (bound to
+the configured backend) cannot touch them. Keras' own preprocessing layers solve this
+with `keras.src.layers.preprocessing.data_layer.DataLayer`: its `__call__` notices a
+TF graph, points `self.backend` at the TensorFlow backend for that call and hands
+out a TensorFlow seed generator. We subclass it (keras>=3.15) instead of copying it,
+and so write every op as `self.backend.<module>.<op>` (the backend modules mirror
+`keras.ops`: `numpy`, `core`, `image`, `random`). This is the only module of the
+library that imports a `keras.src` class; if Keras moves it, only this file changes.
+"""
+
+import json
+
+import keras
+from keras.src.layers.preprocessing.data_layer import DataLayer
+from keras.src.utils import jax_utils
+
+from keras_contrastive.layers.augmentation._validation import (
+    check_seed,
+    check_value_range,
+)
+
+# Configuration entries that do not change what `transform` computes.
+_NO_TRACE = ("name", "seed", "trainable")
+_JAX_COMPILED = {}
+
+
+def rank_of(x):
+    return len(x.shape)
+
+
+def static_or_dynamic_shape(backend, x):
+    """A shape tuple whose unknown entries (in a TF graph) are scalar tensors."""
+    return tuple(backend.core.shape(x))
+
+
+def work_dtype(compute_dtype):
+    """Image maths runs in float32 at least: bfloat16 cannot hold 255 - 1e-2."""
+    if compute_dtype in ("float16", "bfloat16") or "float" not in compute_dtype:
+        return "float32"
+    return compute_dtype
+
+
+class ImageAugmentationLayer(DataLayer):
+    """Base of the image augmentation layers: checks, value range, seed, dispatch.
+
+    Subclasses set `num_uniforms` (or override `draw(images, seed)`, which draws
+    every random number of a call) and implement the pure, deterministic
+    `transform(images, params)`; they may override `passthrough(images)`
+    (inference, default: identity) and `compute_output_shape`. Both receive a
+    float batch `(batch, height, width, channels)` in `value_range` and the work
+    dtype; `call` handles rank-3 single images, casting to the compute dtype, and
+    the `training` switch.
+
+    Args:
+        value_range: `(low, high)` of the incoming and outgoing pixel values.
+        seed: optional int making the random stream reproducible.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
+    """
+
+    #: colour layers need RGB; geometric ones accept any channel count.
+    requires_rgb = False
+
+    def __init__(self, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.value_range = check_value_range(value_range)
+        self.seed = check_seed(seed)
+        # `DataLayer._get_seed_generator` expects `seed` and `generator`.
+        self.generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def work_dtype(self):
+        return work_dtype(self.compute_dtype)
+
+    def _check_images(self, images):
+        shape = images.shape
+        if len(shape) not in (3, 4):
+            raise ValueError(
+                f"{self.__class__.__name__} expects images of rank 4 (batch, height, "
+                "width, channels) or rank 3 (height, width, channels), channels "
+                f"last. Received: images.shape={tuple(shape)}"
+            )
+        channels = shape[-1]
+        if self.requires_rgb and channels is not None and channels != 3:
+            raise ValueError(
+                f"{self.__class__.__name__} expects RGB images with 3 channels "
+                f"(channels last). Received: images.shape={tuple(shape)} "
+                f"({channels} channels)"
+            )
+        if channels is not None and channels < 1:
+            raise ValueError(
+                f"{self.__class__.__name__} expects at least one channel. "
+                f"Received: images.shape={tuple(shape)}"
+            )
+
+    def seed_generator(self):
+        """The seed generator of the backend now running (TF inside tf.data)."""
+        return self._get_seed_generator(self.backend._backend)
+
+    def call(self, images, training=True):
+        backend = self.backend
+        images = backend.core.convert_to_tensor(images)
+        self._check_images(images)
+        single = rank_of(images) == 3
+        if single:
+            images = backend.numpy.expand_dims(images, 0)
+        x = backend.core.cast(images, self.work_dtype)
+        if training:
+            x = self.augment(x, self.seed_generator())
+        else:
+            x = self._run(self.passthrough, x)
+        x = backend.core.cast(x, self.compute_dtype)
+        if single:
+            x = backend.numpy.squeeze(x, 0)
+        return x
+
+    #: columns of the `(batch, num_uniforms)` uniform draw the default `draw` makes.
+    num_uniforms = None
+
+    def draw(self, images, seed):
+        """Every random number of one call (default: one uniform matrix)."""
+        return self.uniform(self.batch_size(images), self.num_uniforms, seed)
+
+    def transform(self, images, params):
+        """The augmentation with given random numbers (pure, no state)."""
+        raise NotImplementedError
+
+    def augment(self, images, seed):
+        return self._run(self.transform, images, self.draw(images, seed))
+
+    def passthrough(self, images):
+        return images
+
+    def _run(self, fn, *args):
+        """Runs the pure method `fn`, compiled with `jax.jit` when eager on JAX.
+
+        The one backend switch of the package, for speed only: eager JAX compiles
+        each of the ~150 small ops of a transform separately for every new input
+        shape (seconds per call), where one jit of the whole transform takes a
+        fraction of that. Inside a traced train step (the usual case) and on the
+        other backends `fn` runs as is. Layers with the same configuration share
+        one compiled function (the transform depends on the configuration only).
+        """
+        if self.backend.name != "jax" or jax_utils.is_in_jax_tracing_scope(args[0]):
+            return fn(*args)
+        config = {k: v for k, v in self.get_config().items() if k not in _NO_TRACE}
+        key = (type(self), fn.__name__, json.dumps(config, sort_keys=True, default=str))
+        if key not in _JAX_COMPILED:
+            import jax
+
+            _JAX_COMPILED[key] = jax.jit(fn)
+        return _JAX_COMPILED[key](*args)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # -- helpers for subclasses -------------------------------------------------
+
+    def batch_size(self, images):
+        return static_or_dynamic_shape(self.backend, images)[0]
+
+    def uniform(self, batch_size, columns, seed):
+        """One `(batch, columns)` uniform draw: every per-sample parameter of a call
+        comes from one random op (fewer seed-state updates, cheaper under jit)."""
+        return self.backend.random.uniform(
+            (batch_size, columns), dtype=self.work_dtype, seed=seed
+        )
+
+    def to_unit(self, images):
+        low, high = self.value_range
+        if (low, high) == (0.0, 1.0):
+            return images
+        return (images - low) / (high - low)
+
+    def from_unit(self, images):
+        low, high = self.value_range
+        if (low, high) == (0.0, 1.0):
+            return images
+        return images * (high - low) + low
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"value_range": list(self.value_range), "seed": self.seed})
+        return config

@@ -1,0 +1,223 @@
+"""Per-sample colour maths with GIVEN parameters, on images scaled to [0, 1].
+
+SimCLR's colour distortion (appendix A of Chen et al. 2020) is brightness, contrast,
+saturation and hue jitter in a random order, each followed by clipping, then random
+grayscale. Every one of these is a per-pixel affine map of the RGB vector
+`rgb -> M @ rgb + v`, with a per-sample 3x3 matrix `M`:
+
+- brightness `f`: `M = f I` (multiplicative, as torchvision and SimCLR v2);
+- contrast `f`: `M = f I`, `v = (1 - f) * mean`, where `mean` is the image's
+  per-channel mean (as `tf.image.adjust_contrast`, used by SimCLR);
+- saturation `f`: blend with the luma image, `M = f I + (1 - f) 1 l^T` with the
+  BT.601 luma weights `l` (as torchvision);
+- hue `d` (a fraction of a full turn): a rotation by `2 pi d` of the chroma plane
+  (I, Q) of the YIQ colour space, a cheap linear stand-in for the HSV hue shift,
+  signed so a positive `d` moves red towards green as HSV does;
+- grayscale: `M = 1 l^T`.
+
+A random order per sample is done by running four stages; at stage `s` each sample
+applies the map of the operation its permutation puts at `s` (the four candidate
+matrices are selected per sample, so one matmul per stage, not four).
+"""
+
+import math
+
+import numpy as np
+
+from keras_contrastive.layers.augmentation.geometry import (
+    dtype_of,
+    from_planes,
+    resolve_backend,
+    to_planes,
+)
+
+#: ITU-R BT.601 luma weights (the Y row of YIQ).
+LUMA = np.array([0.299, 0.587, 0.114])
+RGB_TO_YIQ = np.array(
+    [
+        LUMA,
+        [0.595716, -0.274453, -0.321263],
+        [0.211456, -0.522591, 0.311135],
+    ]
+)
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
+
+# Hue rotation by angle t in YIQ is  A0 + cos(t) A1 + sin(t) A2  in RGB.
+_HUE_BASIS = np.stack(
+    [
+        YIQ_TO_RGB @ np.diag([1.0, 0.0, 0.0]) @ RGB_TO_YIQ,
+        YIQ_TO_RGB @ np.diag([0.0, 1.0, 1.0]) @ RGB_TO_YIQ,
+        YIQ_TO_RGB @ np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]]) @ RGB_TO_YIQ,
+    ]
+)
+
+#: operation indices used by `order`.
+BRIGHTNESS, CONTRAST, SATURATION, HUE = 0, 1, 2, 3
+
+
+def _const(b, array, dtype):
+    return b.core.convert_to_tensor(np.asarray(array, dtype=dtype), dtype=dtype)
+
+
+def _identity(b, factor, dtype):
+    """`(batch, 3, 3)` identity matrices times a `(batch,)` factor."""
+    return factor[:, None, None] * _const(b, np.eye(3), dtype)[None]
+
+
+def brightness_matrix(factor, backend=None):
+    b = resolve_backend(backend)
+    return _identity(b, factor, dtype_of(factor))
+
+
+def saturation_matrix(factor, backend=None):
+    b = resolve_backend(backend)
+    dtype = dtype_of(factor)
+    gray = _const(b, np.outer(np.ones(3), LUMA), dtype)[None]
+    return _identity(b, factor, dtype) + (1.0 - factor)[:, None, None] * gray
+
+
+def hue_matrix(delta, backend=None):
+    b = resolve_backend(backend)
+    dtype = dtype_of(delta)
+    basis = _const(b, _HUE_BASIS, dtype)
+    # A positive YIQ angle turns red towards blue; HSV's positive hue shift turns
+    # red towards green, so negate to keep the familiar sign.
+    angle = -2.0 * math.pi * delta
+    return (
+        basis[0][None]
+        + b.numpy.cos(angle)[:, None, None] * basis[1][None]
+        + b.numpy.sin(angle)[:, None, None] * basis[2][None]
+    )
+
+
+def grayscale_matrix(flag, backend=None):
+    """Per sample: the grayscale map where `flag` is True, the identity elsewhere."""
+    b = resolve_backend(backend)
+    dtype = dtype_of(flag) if "float" in dtype_of(flag) else "float32"
+    gray = _const(b, np.outer(np.ones(3), LUMA), dtype)
+    eye = _const(b, np.eye(3), dtype)
+    return b.numpy.where(flag[:, None, None], gray[None], eye[None])
+
+
+def apply_color_matrix(pixels, matrix, offset=None, backend=None):
+    """`out[b, :, n] = matrix[b] @ pixels[b, :, n] (+ offset[b])`.
+
+    `pixels`: `(batch, 3, n_pixels)` (channel planes, flattened): one small batched
+    matmul with a long minor axis, fast on every backend and under XLA.
+    """
+    b = resolve_backend(backend)
+    out = b.numpy.matmul(matrix, pixels)
+    if offset is not None:
+        out = out + offset[:, :, None]
+    return out
+
+
+def color_distort_planes(
+    planes, brightness, contrast, saturation, hue, order, grayscale=None, backend=None
+):
+    """`color_distort` on `(batch, 3, height, width)` planes in [0, 1]."""
+    b = resolve_backend(backend)
+    bnp = b.numpy
+    dtype = dtype_of(planes)
+    shape = tuple(b.core.shape(planes))
+    x = bnp.reshape(planes, (shape[0], shape[1], -1))
+    candidates = bnp.stack(
+        [
+            brightness_matrix(brightness, b),
+            _identity(b, contrast, dtype),
+            saturation_matrix(saturation, b),
+            hue_matrix(hue, b),
+        ],
+        axis=1,
+    )  # (batch, 4, 3, 3)
+    order = b.core.cast(order, dtype)
+    op_ids = bnp.arange(4, dtype=dtype)[None, :]
+    for stage in range(4):
+        select = b.core.cast(bnp.equal(order[:, stage : stage + 1], op_ids), dtype)
+        matrix = bnp.einsum("bk,bkij->bij", select, candidates)
+        # Contrast pulls towards the CURRENT image's mean, so it is computed here.
+        mean = bnp.mean(x, axis=2)
+        offset = (select[:, CONTRAST] * (1.0 - contrast))[:, None] * mean
+        x = bnp.clip(apply_color_matrix(x, matrix, offset, b), 0.0, 1.0)
+    if grayscale is not None:
+        # Luma weights are positive and sum to 1: the result stays in [0, 1].
+        gray = b.core.cast(grayscale_matrix(grayscale, b), dtype)
+        x = apply_color_matrix(x, gray, backend=b)
+    return bnp.reshape(x, shape)
+
+
+def color_distort(
+    images,
+    brightness,
+    contrast,
+    saturation,
+    hue,
+    order,
+    grayscale=None,
+    backend=None,
+):
+    """SimCLR colour distortion with given per-sample parameters.
+
+    Args:
+        images: `(batch, height, width, 3)` floats in [0, 1].
+        brightness, contrast, saturation: `(batch,)` factors (1 = unchanged).
+        hue: `(batch,)` hue shifts in turns (0 = unchanged, 0.5 = opposite hue).
+        order: `(batch, 4)` ints, a permutation per sample: `order[b, s]` is the
+            operation (`BRIGHTNESS`, `CONTRAST`, `SATURATION`, `HUE`) at stage `s`.
+        grayscale: optional `(batch,)` bools, convert those samples to grayscale
+            (replicated on the 3 channels) at the end.
+
+    Returns:
+        The distorted images, clipped to [0, 1] after every operation.
+    """
+    b = resolve_backend(backend)
+    planes = color_distort_planes(
+        to_planes(images, b),
+        brightness,
+        contrast,
+        saturation,
+        hue,
+        order,
+        grayscale,
+        backend=b,
+    )
+    return from_planes(planes, b)
+
+
+def jitter_bounds(strength):
+    """SimCLR's magnitudes for a colour strength `s`: 0.8 s for brightness, contrast
+    and saturation (factors in [max(0, 1 - 0.8 s), 1 + 0.8 s]), 0.2 s for hue."""
+    m = 0.8 * strength
+    return (max(0.0, 1.0 - m), 1.0 + m), 0.2 * strength
+
+
+#: number of uniform columns `sample_color_params` consumes.
+COLOR_UNIFORMS = 10
+
+
+def sample_color_params(uniforms, strength, jitter_rate, grayscale_rate, backend=None):
+    """Maps `(batch, COLOR_UNIFORMS)` uniforms to the arguments of `color_distort`.
+
+    Samples not selected for jitter (probability `1 - jitter_rate`) get neutral
+    factors, which makes every stage an identity for them.
+    """
+    b = resolve_backend(backend)
+    bnp = b.numpy
+    (lo, hi), hue_max = jitter_bounds(strength)
+    apply = uniforms[:, 8] < jitter_rate
+
+    def factor(u):
+        return bnp.where(apply, lo + u * (hi - lo), bnp.ones_like(u))
+
+    hue = bnp.where(
+        apply, (2.0 * uniforms[:, 3] - 1.0) * hue_max, bnp.zeros_like(uniforms[:, 3])
+    )
+    return {
+        "brightness": factor(uniforms[:, 0]),
+        "contrast": factor(uniforms[:, 1]),
+        "saturation": factor(uniforms[:, 2]),
+        "hue": hue,
+        # argsort of 4 uniforms is a uniformly random permutation.
+        "order": bnp.argsort(uniforms[:, 4:8], axis=1),
+        "grayscale": uniforms[:, 9] < grayscale_rate,
+    }

@@ -1,0 +1,80 @@
+"""RandomCutout: masks one random rectangle per sample (DeVries & Taylor 2017)."""
+
+import keras
+
+from keras_contrastive.layers.augmentation import geometry
+from keras_contrastive.layers.augmentation._validation import check_range, check_rate
+from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class RandomCutout(ImageAugmentationLayer):
+    """Fills one rectangle per selected sample with a constant.
+
+    The rectangle's centre is uniform over the image and it may be cut by the
+    border (as in Cutout); its height and width are `size` times the image's, with
+    `size` fixed or drawn per sample from a `(low, high)` range.
+
+    Args:
+        size: side of the rectangle as a fraction of the image side, a number in
+            (0, 1] or a `(low, high)` range. Default 0.5 (Cutout's CIFAR setting,
+            16 px on 32 px images).
+        rate: probability that a sample gets a cutout. Default 1.0.
+        fill_value: the fill, in pixel units; `None` (default) uses the middle of
+            `value_range` (zero after mean normalisation, as in the paper).
+        value_range: `(low, high)` pixel range.
+        seed: optional int for reproducible draws.
+        **kwargs: standard layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> images = np.random.randint(0, 256, (4, 16, 16, 3), dtype="uint8")
+    >>> tuple(RandomCutout(size=0.25, seed=0)(images).shape)
+    (4, 16, 16, 3)
+    """
+
+    def __init__(
+        self,
+        size=0.5,
+        rate=1.0,
+        fill_value=None,
+        value_range=(0, 255),
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(value_range=value_range, seed=seed, **kwargs)
+        self.size = check_range(size, "size", minimum=0.0, maximum=1.0)
+        self.rate = check_rate(rate, "rate")
+        if fill_value is not None and (
+            not isinstance(fill_value, (int, float)) or isinstance(fill_value, bool)
+        ):
+            raise TypeError(
+                f"`fill_value` must be a number or None. Received: {fill_value!r}"
+            )
+        self.fill_value = None if fill_value is None else float(fill_value)
+
+    num_uniforms = 4
+
+    def transform(self, images, u):
+        b = self.backend
+        dtype = self.work_dtype
+        shape = tuple(b.core.shape(images))
+        h = b.core.cast(shape[1], dtype)
+        w = b.core.cast(shape[2], dtype)
+        fraction = self.size[0] + u[:, 2] * (self.size[1] - self.size[0])
+        centers = b.numpy.stack([u[:, 0] * h, u[:, 1] * w], axis=1)
+        sizes = b.numpy.stack([fraction * h, fraction * w], axis=1)
+        mask = geometry.cutout_mask(centers, sizes, shape[1], shape[2], dtype, b)
+        mask = b.numpy.logical_and(mask, (u[:, 3] < self.rate)[:, None, None, None])
+        fill = self.fill_value
+        if fill is None:
+            fill = 0.5 * (self.value_range[0] + self.value_range[1])
+        return b.numpy.where(mask, b.numpy.full_like(images, fill), images)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"size": list(self.size), "rate": self.rate, "fill_value": self.fill_value}
+        )
+        return config

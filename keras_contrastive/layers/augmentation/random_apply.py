@@ -1,0 +1,106 @@
+"""RandomApply: applies a wrapped layer to a random subset of the samples."""
+
+import keras
+from keras.src.layers.preprocessing.data_layer import DataLayer
+
+from keras_contrastive.layers.augmentation._validation import check_rate, check_seed
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class RandomApply(DataLayer):
+    """Applies `layer` to each sample of a batch with probability `rate`.
+
+    The wrapped layer runs on the whole batch (in training mode) and a per-sample
+    Bernoulli draw selects, sample by sample, its output or the input. When the
+    wrapped layer changes the shape (e.g. a crop to another size), the unselected
+    samples get its inference output instead of the input (for `RandomResizedCrop`,
+    the plain resize). In inference (`training=False`) it returns
+    `layer(x, training=False)`.
+
+    Like Keras' preprocessing layers it also runs inside `tf.data` on every backend,
+    provided the wrapped layer does (Keras' image preprocessing layers and the
+    layers of this package do).
+
+    Args:
+        layer: a Keras layer taking and returning image batches.
+        rate: probability that a sample is transformed.
+        seed: optional int for reproducible selections (the wrapped layer has its
+            own seed).
+        **kwargs: standard layer arguments.
+
+    Input: `(batch, H, W, C)` images, or one `(H, W, C)` image (then all or
+    nothing).
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras
+    >>> images = np.random.randint(0, 256, (4, 8, 8, 3), dtype="uint8")
+    >>> layer = RandomApply(keras.layers.RandomGrayscale(factor=1.0), rate=0.5)
+    >>> tuple(layer(images).shape)
+    (4, 8, 8, 3)
+    """
+
+    def __init__(self, layer, rate=0.5, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                f"`layer` must be a keras.layers.Layer instance. Received: {layer!r}"
+            )
+        self.layer = layer
+        self.rate = check_rate(rate, "rate")
+        self.seed = check_seed(seed)
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        b = self.backend
+        images = b.core.convert_to_tensor(images)
+        rank = len(images.shape)
+        if rank not in (3, 4):
+            raise ValueError(
+                "RandomApply expects images of rank 4 (batch, height, width, "
+                "channels) or rank 3 (height, width, channels). Received: "
+                f"images.shape={tuple(images.shape)}"
+            )
+        if not training:
+            return self.layer(images, training=False)
+        applied = self.layer(images, training=True)
+        if tuple(applied.shape[1:]) == tuple(images.shape[1:]) and None not in tuple(
+            images.shape[1:]
+        ):
+            kept = b.core.cast(images, applied.dtype)
+        else:
+            kept = b.core.cast(self.layer(images, training=False), applied.dtype)
+        batch = 1 if rank == 3 else tuple(b.core.shape(images))[0]
+        draw = b.random.uniform(
+            (batch,), seed=self._get_seed_generator(b._backend), dtype="float32"
+        )
+        select = draw < self.rate
+        if rank == 3:
+            select = b.numpy.reshape(select, (1, 1, 1))
+        else:
+            select = b.numpy.reshape(select, (-1, 1, 1, 1))
+        return b.numpy.where(select, applied, kept)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def compute_output_spec(self, images, training=True):
+        return self.layer.compute_output_spec(images, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "layer": keras.saving.serialize_keras_object(self.layer),
+                "rate": self.rate,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)

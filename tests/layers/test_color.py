@@ -1,0 +1,150 @@
+"""Colour maths with given parameters against NumPy formulas."""
+
+import colorsys
+import math
+
+import numpy as np
+import pytest
+
+from keras_contrastive.layers.augmentation import color
+from tests.layers._util import tensor, to_numpy
+
+LUMA = np.array([0.299, 0.587, 0.114])
+YIQ = np.array(
+    [LUMA, [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
+)
+
+
+def brightness(x, f):
+    return x * f
+
+
+def contrast(x, f):
+    mean = x.mean(axis=(0, 1), keepdims=True)
+    return (x - mean) * f + mean
+
+
+def saturation(x, f):
+    gray = (x @ LUMA)[..., None]
+    return gray + f * (x - gray)
+
+
+def hue(x, d):
+    t = -2 * math.pi * d
+    rotation = np.array(
+        [[1, 0, 0], [0, math.cos(t), -math.sin(t)], [0, math.sin(t), math.cos(t)]]
+    )
+    yiq = x @ YIQ.T
+    return (yiq @ rotation.T) @ np.linalg.inv(YIQ).T
+
+
+def reference(image, params, grayscale):
+    ops = [brightness, contrast, saturation, hue]
+    x = image.astype(np.float64)
+    for op_index in params["order"]:
+        value = params[["brightness", "contrast", "saturation", "hue"][op_index]]
+        x = np.clip(ops[op_index](x, value), 0, 1)
+    if grayscale:
+        x = np.repeat((x @ LUMA)[..., None], 3, axis=-1)
+    return x
+
+
+def test_color_distort_matches_numpy_in_every_order(rng):
+    n = 6
+    images = rng.uniform(0, 1, (n, 5, 4, 3)).astype("float32")
+    params = {
+        "brightness": rng.uniform(0.5, 1.5, n).astype("float32"),
+        "contrast": rng.uniform(0.5, 1.5, n).astype("float32"),
+        "saturation": rng.uniform(0.0, 1.8, n).astype("float32"),
+        "hue": rng.uniform(-0.3, 0.3, n).astype("float32"),
+        "order": np.stack([rng.permutation(4) for _ in range(n)]).astype("int32"),
+    }
+    grayscale = np.array([False, True, False, False, True, False])
+    out = to_numpy(
+        color.color_distort(
+            tensor(images),
+            grayscale=tensor(grayscale),
+            **{k: tensor(v) for k, v in params.items()},
+        )
+    )
+    for b in range(n):
+        sample = {k: v[b] for k, v in params.items()}
+        expected = reference(images[b], sample, grayscale[b])
+        np.testing.assert_allclose(out[b], expected, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "name, value, fn",
+    [
+        ("brightness", 1.3, brightness),
+        ("contrast", 0.6, contrast),
+        ("saturation", 1.7, saturation),
+        ("hue", 0.2, hue),
+    ],
+)
+def test_each_operation_alone(rng, name, value, fn):
+    images = rng.uniform(0.1, 0.9, (2, 4, 4, 3)).astype("float32")
+    params = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "hue": 0.0}
+    params[name] = value
+    args = {k: tensor(np.full(2, v, "float32")) for k, v in params.items()}
+    order = tensor(np.array([[0, 1, 2, 3], [3, 2, 1, 0]], "int32"))
+    out = to_numpy(color.color_distort(tensor(images), order=order, **args))
+    for b in range(2):
+        expected = np.clip(fn(images[b].astype(np.float64), value), 0, 1)
+        np.testing.assert_allclose(out[b], expected, atol=2e-5)
+
+
+def test_neutral_parameters_are_identity(rng):
+    images = rng.uniform(0, 1, (3, 4, 4, 3)).astype("float32")
+    ones = tensor(np.ones(3, "float32"))
+    out = to_numpy(
+        color.color_distort(
+            tensor(images),
+            ones,
+            ones,
+            ones,
+            tensor(np.zeros(3, "float32")),
+            tensor(np.tile(np.arange(4, dtype="int32"), (3, 1))),
+        )
+    )
+    np.testing.assert_allclose(out, images, atol=1e-5)
+
+
+def test_yiq_hue_rotation_tracks_the_hsv_hue_shift():
+    colours = np.array([[0.8, 0.3, 0.3], [0.3, 0.7, 0.3], [0.2, 0.3, 0.8]], "float32")
+    for delta in (0.1, -0.1):
+        ones = tensor(np.ones(3, "float32"))
+        out = to_numpy(
+            color.color_distort(
+                tensor(colours[:, None, None, :]),
+                ones,
+                ones,
+                ones,
+                tensor(np.full(3, delta, "float32")),
+                tensor(np.tile(np.arange(4, dtype="int32"), (3, 1))),
+            )
+        )[:, 0, 0]
+        for before, after in zip(colours, out):
+            shift = colorsys.rgb_to_hsv(*after)[0] - colorsys.rgb_to_hsv(*before)[0]
+            shift = (shift + 0.5) % 1.0 - 0.5
+            assert 0.5 * abs(delta) < abs(shift) < 1.5 * abs(delta)
+            assert np.sign(shift) == np.sign(delta)
+
+
+def test_sampled_parameters_follow_simclr_ranges(rng):
+    u = rng.uniform(0, 1, (2000, color.COLOR_UNIFORMS)).astype("float32")
+    params = color.sample_color_params(tensor(u), 0.5, 0.8, 0.2)
+    params = {k: to_numpy(v) for k, v in params.items()}
+    jittered = params["hue"] != 0
+    assert abs(jittered.mean() - 0.8) < 0.04
+    assert abs(params["grayscale"].mean() - 0.2) < 0.04
+    for name in ("brightness", "contrast", "saturation"):
+        values = params[name][jittered]
+        assert values.min() >= 0.6 - 1e-6 and values.max() <= 1.4 + 1e-6
+        np.testing.assert_array_equal(params[name][~jittered], 1.0)
+    assert np.abs(params["hue"]).max() <= 0.1 + 1e-6
+    # Each row of `order` is a permutation, and all 24 orders occur.
+    np.testing.assert_array_equal(
+        np.sort(params["order"], axis=1), [[0, 1, 2, 3]] * 2000
+    )
+    assert len({tuple(row) for row in params["order"]}) == 24

@@ -1,0 +1,180 @@
+"""The augmentation layers in their habitats: tf.data on every backend, compiled
+functions, model.fit, .keras files, mixed precision, MultiView."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_contrastive.layers import (
+    MultiView,
+    RandomApply,
+    RandomColorDistortion,
+    RandomCutout,
+    RandomGaussianBlur,
+    RandomGaussianNoise,
+    RandomResizedCrop,
+    SimCLRAugmenter,
+)
+from tests.layers._util import to_numpy
+
+tf = pytest.importorskip("tensorflow")
+
+FACTORIES = {
+    "crop": lambda: RandomResizedCrop(12, 12, seed=1),
+    "color": lambda: RandomColorDistortion(seed=1),
+    "blur": lambda: RandomGaussianBlur(seed=1),
+    "noise": lambda: RandomGaussianNoise(seed=1),
+    "cutout": lambda: RandomCutout(seed=1),
+    "apply": lambda: RandomApply(RandomColorDistortion(seed=2), rate=0.5, seed=1),
+    "apply_keras": lambda: RandomApply(keras.layers.RandomGrayscale(1.0), seed=1),
+    "simclr": lambda: SimCLRAugmenter(12, seed=1),
+}
+
+
+def images(rng, n=16, size=16):
+    return rng.integers(0, 256, (n, size, size, 3)).astype("uint8")
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_inside_tf_data(rng, name):
+    x = images(rng)
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(8).map(FACTORIES[name]())
+    batches = [np.asarray(batch) for batch in dataset]
+    assert len(batches) == 2
+    size = 12 if name in ("crop", "simclr") else 16
+    for batch in batches:
+        assert batch.shape == (8, size, size, 3) and batch.dtype == np.float32
+        assert batch.min() >= -1e-3 and batch.max() <= 255 + 1e-3
+    assert distinct(batches[0]) == 8
+
+
+def distinct(batch):
+    return len({row.tobytes() for row in np.round(batch.reshape(len(batch), -1), 2)})
+
+
+def test_tf_data_per_image_then_batch_then_views(rng):
+    x = images(rng)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(x)
+        .map(RandomResizedCrop(10, 10, seed=0))  # rank-3 single images
+        .batch(4)
+        .map(MultiView(RandomColorDistortion(seed=0), num_views=3))
+    )
+    views = next(iter(dataset))
+    assert isinstance(views, tuple) and len(views) == 3
+    assert all(tuple(v.shape) == (4, 10, 10, 3) for v in views)
+    assert not np.allclose(np.asarray(views[0]), np.asarray(views[1]))
+
+
+def compiled_call(layer, x):
+    """Calls `layer(x, training=True)` inside the backend's compiled function."""
+    backend = keras.backend.backend()
+    x = keras.ops.convert_to_tensor(x)
+    if backend == "jax":
+        import jax
+
+        layer.build(x.shape)
+
+        @jax.jit
+        def step(non_trainable, x):
+            return layer.stateless_call([], non_trainable, x, training=True)
+
+        state = [v.value for v in layer.non_trainable_variables]
+        first, state = step(state, x)
+        second, state = step(state, x)
+        return first, second
+    if backend == "tensorflow":
+        step = tf.function(lambda x: layer(x, training=True), jit_compile=True)
+        return step(x), step(x)
+    return layer(x, training=True), layer(x, training=True)
+
+
+def test_inside_a_compiled_function(rng):
+    x = images(rng, 8)
+    first, second = compiled_call(SimCLRAugmenter(12, seed=0), x)
+    first, second = to_numpy(first), to_numpy(second)
+    assert first.shape == (8, 12, 12, 3)
+    assert distinct(first) == 8
+    assert not np.allclose(first, second)  # the seed state advances between calls
+    assert first.min() >= -1e-3 and first.max() <= 255 + 1e-3
+
+
+def test_fit_with_the_augmenter_inside_the_model(rng):
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            SimCLRAugmenter(8, seed=0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = images(rng, 16).astype("float32") / 255.0
+    history = model.fit(x, np.zeros((16, 1)), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(x, verbose=0).shape == (16, 1)
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_saved_model_round_trip(tmp_path, rng, name):
+    layer = FACTORIES[name]()
+    model = keras.Sequential([keras.Input((16, 16, 3)), layer])
+    x = images(rng, 4).astype("float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-4
+    )
+    assert as_json(loaded.layers[0].get_config()) == as_json(layer.get_config())
+
+
+def as_json(config):
+    """Configs compare equal up to tuples vs lists (what a .keras file stores)."""
+    return json.loads(json.dumps(config))
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_config_round_trip_keeps_the_random_stream(rng, name):
+    original = FACTORIES[name]()
+    clone = original.__class__.from_config(original.get_config())
+    assert clone.get_config() == original.get_config()
+    x = images(rng, 4)
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(original(x)), atol=1e-4)
+
+
+def test_multi_view_draws_fresh_views_and_serialises(tmp_path, rng):
+    multi = MultiView(SimCLRAugmenter(12, seed=0), num_views=2)
+    x = images(rng, 4)
+    a, b = (to_numpy(v) for v in multi(x))
+    c, _ = (to_numpy(v) for v in multi(x))
+    assert a.shape == b.shape == (4, 12, 12, 3)
+    assert not np.allclose(a, b) and not np.allclose(a, c)
+
+    inputs = keras.Input((16, 16, 3))
+    views = MultiView(SimCLRAugmenter(12, seed=0), num_views=3)(inputs)
+    model = keras.Model(inputs, list(views))
+    path = tmp_path / "views.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    outputs = loaded.predict(x.astype("float32"), verbose=0)
+    assert len(outputs) == 3 and outputs[0].shape == (4, 12, 12, 3)
+    config = multi.get_config()
+    assert MultiView.from_config(config).get_config() == config
+
+
+def test_multi_view_bad_arguments():
+    with pytest.raises(ValueError, match="num_views"):
+        MultiView(SimCLRAugmenter(8), num_views=0)
+    with pytest.raises(TypeError, match="augmenter"):
+        MultiView(lambda x: x)
+
+
+def test_mixed_bfloat16_augmenter(rng):
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    out = SimCLRAugmenter(12, seed=0)(images(rng, 4))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    values = to_numpy(keras.ops.cast(out, "float32"))
+    assert values.min() >= 0.0 and values.max() <= 256.0  # 255 rounds up in bf16
