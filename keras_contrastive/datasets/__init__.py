@@ -1,1 +1,28 @@
-"""keras_contrastive.datasets."""
+"""keras_contrastive.datasets: image data as uint8 NumPy arrays.
+
+- `load_cifar10`: CIFAR-10 from a local JPEG-npz file or Keras' download.
+- `load_cifar10_sample`: 5,000 CIFAR-10 images bundled with the package (offline).
+- `load_image_folder`: a user's class-per-folder images.
+- `load_jpeg_npz` / `write_jpeg_npz`: the compact JPEG-npz format itself.
+"""
+
+from keras_contrastive.datasets.cifar10 import (
+    CIFAR10_CLASSES,
+    SAMPLE_PATH,
+    load_cifar10,
+    load_cifar10_sample,
+    stratified_split,
+)
+from keras_contrastive.datasets.image_folder import load_image_folder
+from keras_contrastive.datasets.jpeg_npz import load_jpeg_npz, write_jpeg_npz
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "SAMPLE_PATH",
+    "load_cifar10",
+    "load_cifar10_sample",
+    "load_image_folder",
+    "load_jpeg_npz",
+    "stratified_split",
+    "write_jpeg_npz",
+]

@@ -1,0 +1,116 @@
+"""Linear evaluation protocol: a softmax classifier on frozen, standardised features."""
+
+import keras
+import numpy as np
+
+from keras_contrastive.evaluation._checks import (
+    check_embeddings,
+    check_int,
+    check_labels,
+    check_positive_float,
+    resolve_num_classes,
+)
+from keras_contrastive.evaluation.embeddings import compute_embeddings
+
+
+def _features(encoder, x, name, batch_size):
+    if encoder is None:
+        return check_embeddings(name, x)
+    return compute_embeddings(encoder, x, batch_size)
+
+
+def linear_probe(
+    encoder,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    epochs=50,
+    batch_size=256,
+    learning_rate=1e-2,
+    weight_decay=0.0,
+    num_classes=None,
+    verbose=0,
+):
+    """Test accuracy of a linear classifier trained on frozen encoder features.
+
+    The features of both sets are extracted once (`encoder.predict`, batched, in
+    inference mode), standardised with the training set's per-feature mean and
+    standard deviation, and a single `Dense(num_classes, "softmax")` layer is trained
+    on them with Adam and sparse categorical cross-entropy. The encoder is never
+    updated. Integer images are cast to float32 with unchanged values, as in
+    `compute_embeddings`.
+
+    Args:
+        encoder: a Keras model (or callable) mapping inputs to `(batch, features)`;
+            `None` means `x_train` and `x_test` already are 2-D features.
+        x_train, y_train: training inputs and integer labels.
+        x_test, y_test: test inputs and integer labels.
+        epochs: passes over the training features.
+        batch_size: batch size of feature extraction and of classifier training.
+        learning_rate: Adam's learning rate.
+        weight_decay: decoupled weight decay of the classifier (AdamW when > 0).
+        num_classes: defaults to the largest label in either set plus one.
+        verbose: verbosity of the classifier's `fit`.
+
+    Returns:
+        Test accuracy as a Python float in [0, 1].
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int64")
+    >>> linear_probe(None, x[:150], y[:150], x[150:], y[150:], epochs=20) > 0.9
+    True
+    """
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    if weight_decay < 0:
+        raise ValueError(f"`weight_decay` must be >= 0; received {weight_decay}.")
+
+    train_features = _features(encoder, x_train, "x_train", batch_size)
+    test_features = _features(encoder, x_test, "x_test", batch_size)
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(
+            "`x_train` and `x_test` give features of different sizes: "
+            f"{train_features.shape[1]} and {test_features.shape[1]}."
+        )
+    y_train = check_labels("y_train", y_train, len(train_features), "x_train")
+    y_test = check_labels("y_test", y_test, len(test_features), "x_test")
+    if len(y_train) == 0 or len(y_test) == 0:
+        raise ValueError("`x_train` and `x_test` must each hold at least one sample.")
+    if num_classes is None:
+        num_classes = int(max(y_train.max(), y_test.max())) + 1
+    num_classes = resolve_num_classes(num_classes, y_train, "y_train")
+    resolve_num_classes(num_classes, y_test, "y_test")
+
+    # Standardising makes one learning rate fit encoders whose feature scales
+    # differ by orders of magnitude (ReLU sums, BN outputs, normalised vectors).
+    mean = train_features.mean(axis=0)
+    std = train_features.std(axis=0) + 1e-6
+    train_features = (train_features - mean) / std
+    test_features = (test_features - mean) / std
+
+    classifier = keras.Sequential(
+        [
+            keras.Input((train_features.shape[1],)),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
+    if weight_decay > 0:
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate)
+    classifier.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    classifier.fit(
+        train_features,
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+    )
+    probabilities = classifier.predict(test_features, batch_size=4096, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=-1) == y_test))

@@ -1,0 +1,72 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_contrastive.evaluation import linear_probe
+
+
+def _separable(rng, num=400, dim=8, num_classes=3):
+    # Well separated Gaussian blobs: a linear classifier can reach ~100%.
+    means = rng.normal(size=(num_classes, dim)) * 4.0
+    labels = rng.integers(0, num_classes, num)
+    x = means[labels] + rng.normal(size=(num, dim)) * 0.5
+    # Scale of the features far from 1, which the standardisation must absorb.
+    return (x * 50.0 + 300.0).astype("float32"), labels
+
+
+def test_high_accuracy_through_a_frozen_dense_encoder(rng):
+    x, y = _separable(rng)
+    encoder = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16)])
+    before = [w.copy() for w in encoder.get_weights()]
+    accuracy = linear_probe(
+        encoder,
+        x[:300],
+        y[:300],
+        x[300:],
+        y[300:],
+        epochs=8,
+        batch_size=60,
+        learning_rate=0.05,
+    )
+    assert isinstance(accuracy, float)
+    assert accuracy >= 0.95
+    # Frozen: the probe never touches the encoder.
+    for old, new in zip(before, encoder.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_images_through_an_encoder_with_pooling(rng):
+    # uint8 images whose mean brightness encodes the class.
+    y = rng.integers(0, 2, 120)
+    images = rng.integers(0, 100, (120, 6, 6, 3)) + 120 * y[:, None, None, None]
+    images = images.astype("uint8")
+    encoder = keras.Sequential(
+        [keras.Input((6, 6, 3)), keras.layers.GlobalAveragePooling2D()]
+    )
+    accuracy = linear_probe(
+        encoder,
+        images[:80],
+        y[:80],
+        images[80:],
+        y[80:],
+        epochs=10,
+        batch_size=16,
+        learning_rate=0.05,
+    )
+    assert accuracy >= 0.95
+
+
+def test_bad_inputs(rng):
+    x, y = _separable(rng, num=40)
+    no_pool = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 3)])
+    images = rng.normal(size=(10, 4, 4, 3)).astype("float32")
+    with pytest.raises(ValueError, match="2-D .*pooling"):
+        linear_probe(no_pool, images, y[:10], images, y[:10])
+    with pytest.raises(ValueError, match="`y_train` has 30 labels"):
+        linear_probe(None, x[:20], y[:30], x[20:], y[20:])
+    with pytest.raises(ValueError, match="`epochs`"):
+        linear_probe(None, x[:20], y[:20], x[20:], y[20:], epochs=0)
+    with pytest.raises(ValueError, match="`learning_rate`"):
+        linear_probe(None, x[:20], y[:20], x[20:], y[20:], learning_rate=-1.0)
+    with pytest.raises(ValueError, match="different sizes"):
+        linear_probe(None, x[:20], y[:20], x[20:, :3], y[20:])
