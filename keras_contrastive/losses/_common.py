@@ -97,6 +97,8 @@ def check_tau_plus(tau_plus):
 
 def check_margin(margin):
     number = _as_number(margin)
+    if number is None and hasattr(margin, "shape"):
+        return margin  # a tensor (e.g. a scheduled margin) is taken as it is
     if number is None or not math.isfinite(number) or number < 0:
         raise ValueError(
             f"`margin` must be a non-negative number. Received: margin={margin!r}"

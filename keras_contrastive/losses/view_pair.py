@@ -67,41 +67,52 @@ def info_nce(query, keys, negatives=None, temperature=0.1):
     >>> tuple(info_nce(q, k, negatives=queue, temperature=0.1).shape)
     (8,)
     """
-    temperature = check_temperature(temperature)
-    query, keys = view_pair_inputs(query, keys, "query", "keys", min_rows=0)
+    return _info_nce(query, keys, negatives, temperature, ("query", "keys"))
+
+
+def _check_negatives(query, negatives):
+    """Casts and validates `negatives` (None, a tensor, or a list of tensors)."""
     if negatives is None:
-        negatives = []
-    elif not isinstance(negatives, (list, tuple)):
+        return []
+    if not isinstance(negatives, (list, tuple)):
         negatives = [negatives]
+    checked = []
+    for neg in negatives:
+        neg = to_float32(neg)
+        if len(neg.shape) not in (2, 3):
+            raise ValueError(
+                "`negatives` must have rank 2 (M, d) or rank 3 (N, K, d), got shape "
+                f"{tuple(neg.shape)}."
+            )
+        check_same_last_dim(query, neg, "query", "negatives")
+        n_q, n_n = static_dim(query, 0), static_dim(neg, 0)
+        if len(neg.shape) == 3 and n_q is not None and n_n is not None and n_q != n_n:
+            raise ValueError(
+                "Per-query `negatives` of rank 3 must have shape (N, K, d) with "
+                f"N = query.shape[0], got negatives.shape={tuple(neg.shape)} "
+                f"and query.shape={tuple(query.shape)}."
+            )
+        checked.append(neg)
+    return checked
+
+
+def _info_nce(query, keys, negatives, temperature, names):
+    temperature = check_temperature(temperature)
+    query, keys = view_pair_inputs(query, keys, *names, min_rows=0)
+    negatives = _check_negatives(query, negatives)
     if not negatives:
-        check_min_rows(query, 2, "query")
-    inv_tau = 1.0 / temperature
-    q = l2_normalize(query) * inv_tau
+        check_min_rows(query, 2, names[0])
+    q = l2_normalize(query) * (1.0 / temperature)
     k = l2_normalize(keys)
     positive = _rows_dot(q, k)
     # The extra negatives are never concatenated with the keys: their logsumexp is
     # combined with the in-batch one.
     lse = rows_logsumexp(ops.matmul(q, ops.transpose(k)))
     for neg in negatives:
-        neg = to_float32(neg)
         if len(neg.shape) == 2:
-            check_same_last_dim(query, neg, "query", "negatives")
             extra = ops.matmul(q, ops.transpose(l2_normalize(neg)))
-        elif len(neg.shape) == 3:
-            check_same_last_dim(query, neg, "query", "negatives")
-            n_q, n_n = static_dim(query, 0), static_dim(neg, 0)
-            if n_q is not None and n_n is not None and n_q != n_n:
-                raise ValueError(
-                    "Per-query `negatives` of rank 3 must have shape (N, K, d) with "
-                    f"N = query.shape[0], got negatives.shape={tuple(neg.shape)} "
-                    f"and query.shape={tuple(query.shape)}."
-                )
-            extra = ops.einsum("nd,nkd->nk", q, l2_normalize(neg))
         else:
-            raise ValueError(
-                "`negatives` must have rank 2 (M, d) or rank 3 (N, K, d), got shape "
-                f"{tuple(neg.shape)}."
-            )
+            extra = ops.einsum("nd,nkd->nk", q, l2_normalize(neg))
         lse = ops.logaddexp(lse, rows_logsumexp(extra))
     return lse - positive
 
@@ -198,8 +209,8 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07):
     temperature = check_temperature(temperature)
     z_a, z_b = view_pair_inputs(z_a, z_b)
     logits, positive = _info_nce_logits(z_a, z_b, temperature)
-    rows = ops.logsumexp(logits, axis=1)
-    cols = ops.logsumexp(logits, axis=0)
+    rows = rows_logsumexp(logits)
+    cols = rows_logsumexp(ops.transpose(logits))
     return 0.5 * (rows + cols) - positive
 
 
@@ -358,7 +369,8 @@ class InfoNCE(ContrastiveLossBase):
         self.temperature = check_temperature(temperature)
 
     def compute_terms(self, y_true, y_pred):
-        return info_nce(y_true, y_pred, temperature=self.temperature), None
+        values = _info_nce(y_true, y_pred, None, self.temperature, ("z_a", "z_b"))
+        return values, None
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}

@@ -55,10 +55,12 @@ CASES = [
         {"temperature": 0.3},
         lambda a, b: R.symmetric_info_nce_rows(a, b, temperature=0.3),
         # (InfoNCE(a->b) + InfoNCE(b->a)) / 2 as two separate means.
-        lambda a, b: 0.5
-        * (
-            np.mean(R.info_nce_rows(a, b, temperature=0.3))
-            + np.mean(R.info_nce_rows(b, a, temperature=0.3))
+        lambda a, b: (
+            0.5
+            * (
+                np.mean(R.info_nce_rows(a, b, temperature=0.3))
+                + np.mean(R.info_nce_rows(b, a, temperature=0.3))
+            )
         ),
     ),
     Case(
@@ -157,6 +159,44 @@ PAIR_CASES = [c for c in CASES if c.kind == "pair"]
 LABEL_CASES = [c for c in CASES if c.kind == "label"]
 # One entry per class (TripletLoss once) for the Keras plumbing tests.
 CLASS_CASES = [c for c in CASES if c.name not in ("TripletLoss-hard",)]
+
+
+# Builders taking the hyper-parameters as arguments: on JAX the gradient tests trace
+# them, so one compiled function per loss and shape serves every drawn value. The
+# fixed settings match CASES.
+PAIR_BUILDERS = {
+    "InfoNCE": lambda t: L.InfoNCE(t),
+    "NTXent": lambda t: L.NTXent(t),
+    "SymmetricInfoNCE": lambda t: L.SymmetricInfoNCE(t),
+    "BinaryNCE": lambda t: L.BinaryNCE(t, bias=-1.0),
+    "DebiasedNTXent": lambda t: L.DebiasedNTXent(t, tau_plus=0.1),
+    "BYOLLoss": lambda t: L.BYOLLoss(),
+}
+LABEL_BUILDERS = {
+    "ContrastiveLoss": lambda m, t: L.ContrastiveLoss(m),
+    "TripletLoss-all": lambda m, t: L.TripletLoss(m, mining="all"),
+    "TripletLoss-hard": lambda m, t: L.TripletLoss(m, mining="hard"),
+    "TripletLoss-semi-hard": lambda m, t: L.TripletLoss(m, mining="semi-hard"),
+    "LiftedStructureLoss": lambda m, t: L.LiftedStructureLoss(m),
+    "SupervisedContrastive": lambda m, t: L.SupervisedContrastive(t),
+}
+
+
+def pair_fn(name):
+    """(z_a, z_b, temperature) -> mean loss, for tests._run.value_and_grad."""
+    build = PAIR_BUILDERS[name]
+    return lambda a, b, t: build(t)(a, b)
+
+
+def label_fn(name):
+    """(labels, embeddings, margin, temperature) -> mean loss."""
+    build = LABEL_BUILDERS[name]
+    return lambda y, e, m, t: build(m, t)(y, e)
+
+
+def hyper(case):
+    """(margin, temperature) of a case, defaults where it has none."""
+    return case.kwargs.get("margin", 1.0), case.kwargs.get("temperature", 0.1)
 
 
 def ids(cases):

@@ -72,7 +72,9 @@ def binary_nce_scalar(z_a, z_b, temperature=0.1, bias=0.0):
         [[cos(z_a[i], z_b[j]) / temperature + bias for j in range(n)] for i in range(n)]
     )
     pos = -np.mean([log_sigmoid(s[i, i]) for i in range(n)])
-    neg = -np.mean([log_sigmoid(-s[i, j]) for i in range(n) for j in range(n) if i != j])
+    neg = -np.mean(
+        [log_sigmoid(-s[i, j]) for i in range(n) for j in range(n) if i != j]
+    )
     return pos + neg
 
 
@@ -101,7 +103,9 @@ def debiased_nt_xent_rows(z_a, z_b, temperature=0.5, tau_plus=0.1):
             for k in range(two_n)
             if k not in (i, p)
         )
-        ng = max((neg - m * tau_plus * pos) / (1 - tau_plus), m * np.exp(-1 / temperature))
+        ng = max(
+            (neg - m * tau_plus * pos) / (1 - tau_plus), m * np.exp(-1 / temperature)
+        )
         out[i] = -np.log(pos / (pos + ng))
     return out
 
@@ -178,7 +182,9 @@ def _hard_terms(labels, x, margin):
     n = len(x)
     terms = {}
     for a in range(n):
-        pos = [sq_dist(x[a], x[p]) for p in range(n) if p != a and labels[p] == labels[a]]
+        pos = [
+            sq_dist(x[a], x[p]) for p in range(n) if p != a and labels[p] == labels[a]
+        ]
         neg = [sq_dist(x[a], x[k]) for k in range(n) if labels[k] != labels[a]]
         if pos and neg:
             terms[a] = max(0.0, max(pos) - min(neg) + margin)
@@ -244,7 +250,9 @@ def _lifted_j(labels, x, margin, i, j):
 
 def lifted_scalar(labels, x, margin=1.0):
     n = len(x)
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if labels[i] == labels[j]]
+    pairs = [
+        (i, j) for i in range(n) for j in range(i + 1, n) if labels[i] == labels[j]
+    ]
     if not pairs:
         return 0.0
     total = sum(max(0.0, _lifted_j(labels, x, margin, i, j)) ** 2 for i, j in pairs)
