@@ -3,12 +3,9 @@
 import keras
 from keras import ops
 
+from keras_contrastive.losses import cosine_similarity_matrix
+from keras_contrastive.losses._common import l2_normalize, to_float32
 from keras_contrastive.models import backend_steps
-
-
-def _normalize(x):
-    x = ops.cast(x, "float32")
-    return x * ops.rsqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
 
 
 def embedding_std(z):
@@ -17,7 +14,7 @@ def embedding_std(z):
     The collapse monitor of SimSiam (Chen & He 2021, fig. 2): it tends to 0 when every
     input maps to the same point and to about 1/sqrt(d) for well-spread embeddings.
     """
-    return ops.mean(ops.std(_normalize(z), axis=0))
+    return ops.mean(ops.std(l2_normalize(to_float32(z)), axis=0))
 
 
 def top1_accuracy(similarity, positive_index):
@@ -35,7 +32,7 @@ def top1_accuracy(similarity, positive_index):
 
 def view_pair_accuracy(z_a, z_b):
     """Top-1 retrieval of row i of `z_b` among all rows of `z_b` for row i of `z_a`."""
-    similarity = ops.matmul(_normalize(z_a), ops.transpose(_normalize(z_b)))
+    similarity = cosine_similarity_matrix(z_a, z_b)
     return top1_accuracy(similarity, ops.arange(ops.shape(z_a)[0]))
 
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_contrastive.layers import MultiView, ProjectionHead, SimCLRAugmenter
-from keras_contrastive.losses import nt_xent
+from keras_contrastive.losses import cosine_similarity_matrix, nt_xent
 from keras_contrastive.models.contrastive_model import (
     ContrastiveModel,
     embedding_std,
@@ -137,10 +137,9 @@ class SimCLR(ContrastiveModel):
     def compute_contrastive_stats(self, outputs):
         # NT-Xent's candidates: the other 2N - 1 views; the positive is the twin view.
         z = ops.concatenate([outputs["z_a"], outputs["z_b"]], axis=0)
-        z = ops.cast(z, "float32")
-        z = z * ops.rsqrt(ops.maximum(ops.sum(z * z, axis=-1, keepdims=True), 1e-12))
         rows = ops.shape(z)[0]
-        similarity = ops.matmul(z, ops.transpose(z)) - 4.0 * ops.eye(rows)
+        # Cosines lie in [-1, 1]: subtracting 4 on the diagonal removes self-matches.
+        similarity = cosine_similarity_matrix(z) - 4.0 * ops.eye(rows)
         n = rows // 2
         twin = ops.concatenate([ops.arange(n) + n, ops.arange(n)], axis=0)
         return {
