@@ -233,6 +233,24 @@ def rows_logsumexp(logits, mask_diagonal=False):
     return ops.logsumexp(logits, axis=1)
 
 
+def softmax_cross_entropy_rows(logits, targets, positive, mask_diagonal=False):
+    """logsumexp_j logits_ij - positive_i, where positive_i = logits[i, targets[i]].
+
+    The same value as `rows_logsumexp(logits, mask_diagonal) - positive`; PyTorch
+    computes it with its fused log-softmax + NLL kernels (faster there than any
+    logsumexp), the other backends as written.
+    """
+    if keras.backend.backend() == "torch":
+        import torch.nn.functional as F
+
+        if mask_diagonal:
+            # In place on the fresh matmul output (matmul does not keep its result
+            # for backward); autograd zeroes the diagonal's gradient.
+            logits = logits.fill_diagonal_(-BIG)
+        return F.cross_entropy(logits, targets.long(), reduction="none")
+    return rows_logsumexp(logits, mask_diagonal) - positive
+
+
 def _tf_rows_logsumexp(logits, mask_diagonal):
     import tensorflow as tf
 

@@ -17,6 +17,7 @@ from keras_contrastive.losses._common import (
     check_temperature,
     l2_normalize,
     rows_logsumexp,
+    softmax_cross_entropy_rows,
     static_dim,
     to_float32,
     view_pair_inputs,
@@ -105,9 +106,15 @@ def _info_nce(query, keys, negatives, temperature, names):
     q = l2_normalize(query) * (1.0 / temperature)
     k = l2_normalize(keys)
     positive = _rows_dot(q, k)
+    targets = ops.arange(ops.shape(query)[0], dtype="int32")
+    loss = softmax_cross_entropy_rows(
+        ops.matmul(q, ops.transpose(k)), targets, positive
+    )
+    if not negatives:
+        return loss
     # The extra negatives are never concatenated with the keys: their logsumexp is
     # combined with the in-batch one.
-    lse = rows_logsumexp(ops.matmul(q, ops.transpose(k)))
+    lse = loss + positive
     for neg in negatives:
         if len(neg.shape) == 2:
             extra = ops.matmul(q, ops.transpose(l2_normalize(neg)))
@@ -173,8 +180,8 @@ def nt_xent(z_a, z_b, temperature=0.5):
     """
     temperature = check_temperature(temperature)
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    logits, positive, _ = _nt_xent_parts(z_a, z_b, temperature)
-    return rows_logsumexp(logits, mask_diagonal=True) - positive
+    logits, positive, index = _nt_xent_parts(z_a, z_b, temperature)
+    return softmax_cross_entropy_rows(logits, index, positive, mask_diagonal=True)
 
 
 # ----------------------------------------------------------------------------------

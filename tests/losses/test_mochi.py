@@ -63,7 +63,7 @@ def test_seeding_and_no_gradient(rng):
 
     def total(x):  # "+ 0 * x" keeps x in the graph (torch refuses a detached output)
         mixed = L.mix_hard_negatives(x, negs, seed=1, **kwargs)
-        return keras.ops.sum(mixed) + 0.0 * keras.ops.sum(x)
+        return keras.ops.sum(mixed) + 0.0 * keras.ops.sum(keras.ops.cast(x, "float32"))
 
     _, (grad_q,) = value_and_grad(total, q)
     assert np.all(grad_q == 0)
