@@ -1,4 +1,6 @@
-"""keras_contrastive: contrastive and self-supervised representation learning for Keras 3.
+"""keras_contrastive: contrastive and self-supervised representation learning.
+
+Contrastive and self-supervised representation learning for Keras 3.
 
 Works on the TensorFlow, JAX and PyTorch backends (whichever `KERAS_BACKEND` names).
 """

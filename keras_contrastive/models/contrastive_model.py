@@ -37,7 +37,7 @@ def view_pair_accuracy(z_a, z_b):
 
 
 def example_batch(input_shape, batch_size=2):
-    """Zeros shaped like `input_shape` (a shape or a nest of shapes), batch dim filled."""
+    """Zeros shaped like `input_shape` (a shape or a nest of them), batch filled in."""
 
     def zeros(shape):
         shape = tuple(shape)
@@ -53,7 +53,7 @@ class ContrastiveModel(keras.Model):
     `tf.data.Dataset`s and `keras.utils.PyDataset`s, on TensorFlow, JAX and PyTorch.
     A method (SimCLR, MoCo, BYOL, ...) only supplies:
 
-    - `forward_pass(x, training)`: its forward pass from an input batch `x` (whatever the
+    - `forward_pass(x, training)`: its forward pass from an input batch `x` (what the
       data pipeline yields as `x`; labels, if any, are ignored) to a dict of tensors;
     - `compute_contrastive_loss(outputs)`: a float32 scalar loss from that dict;
     - optionally `compute_contrastive_stats(outputs)`: a dict with the monitoring

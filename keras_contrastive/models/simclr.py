@@ -17,7 +17,7 @@ _deserialize = keras.saving.deserialize_keras_object
 
 
 def check_image_batch(shape, channels=None):
-    """Raises a ValueError unless `shape` is a (batch, height, width, channels) batch."""
+    """Raises a ValueError unless `shape` is (batch, height, width, channels)."""
     if len(shape) != 4:
         raise ValueError(
             "Expected a batch of images of shape (batch, height, width, channels); "
@@ -119,7 +119,9 @@ class SimCLR(ContrastiveModel):
         # The views are always random (they are what the loss compares); `training`
         # only switches the networks (batch norm, dropout) between modes.
         view_a, view_b = self.views(x, training=True)
-        features = self.encoder(ops.concatenate([view_a, view_b], axis=0), training=training)
+        features = self.encoder(
+            ops.concatenate([view_a, view_b], axis=0), training=training
+        )
         check_features(features, self.encoder)
         z = self.projection_head(features, training=training)
         n = ops.shape(view_a)[0]

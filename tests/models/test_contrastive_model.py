@@ -90,7 +90,9 @@ def test_three_steps_and_metrics(rng):
     history = model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
     losses = []
     for start in range(0, 12, 4):
-        loss, grad = _numpy_loss_and_grad(x[start : start + 4].astype("float64"), w, 0.5)
+        loss, grad = _numpy_loss_and_grad(
+            x[start : start + 4].astype("float64"), w, 0.5
+        )
         losses.append(loss)
         w = w - 0.05 * grad
     np.testing.assert_allclose(

@@ -113,7 +113,9 @@ def test_save_and_load_round_trip(rng, tmp_path):
         rtol=1e-5,
         atol=1e-5,
     )
-    for saved, restored in zip(model.projection_head.weights, loaded.projection_head.weights):
+    for saved, restored in zip(
+        model.projection_head.weights, loaded.projection_head.weights
+    ):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(restored)
         )
