@@ -49,19 +49,26 @@ class ContrastiveLossBase(keras.losses.Loss):
         values, _ = self.compute_terms(y_true, y_pred)
         return values
 
+    # Values per input row: 2 for the losses over concat(z_a, z_b) (NTXent), whose
+    # N-length sample_weight is tiled over both halves.
+    rows_per_sample = 1
+
     def _sample_weight(self, sample_weight, num_values):
         sample_weight = ops.reshape(to_float32(sample_weight), (-1,))
         n_w = sample_weight.shape[0]
-        if n_w is not None and num_values is not None and n_w != num_values:
+        if n_w is not None and num_values is not None:
+            if n_w == num_values:
+                return sample_weight
             if n_w == 1:
                 return ops.broadcast_to(sample_weight, (num_values,))
-            if num_values % n_w == 0:
-                # e.g. NTXent's 2N rows weighted by an N-length sample_weight.
-                return ops.tile(sample_weight, (num_values // n_w,))
+            if n_w * self.rows_per_sample == num_values:
+                return ops.tile(sample_weight, (self.rows_per_sample,))
             raise ValueError(
                 f"`sample_weight` must have one entry per anchor ({num_values}) "
                 f"or per pair, got shape {tuple(sample_weight.shape)}."
             )
+        if self.rows_per_sample > 1:  # unknown batch size: the documented N-length
+            return ops.tile(sample_weight, (self.rows_per_sample,))
         return sample_weight
 
     def __call__(self, y_true, y_pred, sample_weight=None):

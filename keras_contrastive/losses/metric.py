@@ -301,8 +301,8 @@ def _supcon_terms(labels, embeddings, temperature):
     logits = ops.matmul(z * (1.0 / temperature), ops.transpose(z))
     _, positive, _ = label_masks(labels)
     num_pos = ops.sum(positive, axis=1)
-    lse = rows_logsumexp(logits, mask_diagonal=True)
     mean_pos = ops.sum(positive * logits, axis=1) / ops.maximum(num_pos, 1.0)
+    lse = rows_logsumexp(logits, mask_diagonal=True)
     weight = ops.cast(num_pos > 0, "float32")
     return (lse - mean_pos) * weight, weight
 

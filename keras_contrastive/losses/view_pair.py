@@ -407,6 +407,8 @@ class NTXent(ContrastiveLossBase):
     True
     """
 
+    rows_per_sample = 2
+
     def __init__(self, temperature=0.5, reduction="mean", name="nt_xent", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.temperature = check_temperature(temperature)
@@ -517,6 +519,8 @@ class DebiasedNTXent(ContrastiveLossBase):
     >>> float(loss(rng.normal(size=(4, 8)), rng.normal(size=(4, 8)))) > 0
     True
     """
+
+    rows_per_sample = 2
 
     def __init__(
         self,
