@@ -1,7 +1,8 @@
 """MultiView: several independently augmented views of one batch."""
 
 import keras
-from keras.src.layers.preprocessing.data_layer import DataLayer
+
+from keras_contrastive.layers.augmentation.base import DataLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")

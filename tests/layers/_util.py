@@ -39,3 +39,59 @@ def bilinear_resize_reference(image, box, size, flip=False):
             bottom_row = (1 - fx) * image[y1, x0] + fx * image[y1, x1]
             out[i, j] = (1 - fy) * top_row + fy * bottom_row
     return out
+
+
+_JITTED = {}
+
+
+def run(fn, *arrays):
+    """`fn(*tensors)` as NumPy; on JAX through one `jax.jit` (eager JAX compiles
+    every small op separately per shape, which makes a test take seconds)."""
+    tensors = [tensor(a) for a in arrays]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if fn.__name__ == "<lambda>":
+            fn = jax.jit(fn)
+        else:  # a library function: reuse its compilations across tests
+            fn = _JITTED.setdefault(fn, jax.jit(fn))
+    out = fn(*tensors)
+    if isinstance(out, dict):
+        return {k: to_numpy(v) for k, v in out.items()}
+    return to_numpy(out)
+
+
+def layer_factories():
+    """One factory per augmentation layer, `factory(**kwargs) -> layer`.
+
+    Tests share these configurations and a (8, 16, 16, 3) batch so that eager JAX
+    reuses compiled functions across tests (they are keyed by configuration and
+    shape, not by seed).
+    """
+    from keras_contrastive import layers
+
+    return {
+        "crop": lambda **kw: layers.RandomResizedCrop(12, 12, **kw),
+        "color": lambda **kw: layers.RandomColorDistortion(jitter_rate=1.0, **kw),
+        "blur": lambda **kw: layers.RandomGaussianBlur(
+            sigma=(0.5, 2.0), rate=1.0, **kw
+        ),
+        "noise": lambda **kw: layers.RandomGaussianNoise(**kw),
+        "cutout": lambda **kw: layers.RandomCutout(size=0.4, **kw),
+        "apply": lambda **kw: layers.RandomApply(
+            layers.RandomColorDistortion(jitter_rate=1.0, seed=7), rate=0.5, **kw
+        ),
+        "simclr": lambda **kw: layers.SimCLRAugmenter(12, **kw),
+    }
+
+
+OUTPUT_SIZE = {"crop": 12, "simclr": 12}
+
+
+def image_batch(rng, n=8, size=16, dtype="uint8"):
+    return rng.integers(0, 256, (n, size, size, 3)).astype(dtype)
+
+
+def distinct_samples(batch):
+    flat = np.round(np.asarray(batch).reshape(len(batch), -1), 2)
+    return len({row.tobytes() for row in flat})

@@ -9,8 +9,8 @@ from tests.layers._util import to_numpy
 
 
 def test_structure_follows_the_arguments():
+    # The blocks exist from construction on (no weights needed to inspect them).
     head = ProjectionHead(hidden_dims=(16, 8), output_dim=4)
-    head.build((None, 5))
     kinds = [type(block).__name__ for block in head.blocks]
     assert kinds == [
         "Dense",
@@ -28,11 +28,9 @@ def test_structure_follows_the_arguments():
         True,
     ]
     no_bn = ProjectionHead(hidden_dims=(16,), output_dim=4, batch_norm=False)
-    no_bn.build((None, 5))
     assert [type(b).__name__ for b in no_bn.blocks] == ["Dense", "Activation", "Dense"]
     assert no_bn.blocks[0].use_bias
     v2 = ProjectionHead(hidden_dims=(8,), output_dim=4, output_batch_norm=True)
-    v2.build((None, 5))
     assert not v2.blocks[-2].use_bias and not v2.blocks[-1].center
 
 
@@ -44,8 +42,8 @@ def test_defaults():
 
 
 def test_forward_matches_numpy(rng):
-    head = ProjectionHead(hidden_dims=(6,), output_dim=3, activation="relu")
-    x = rng.normal(size=(10, 4)).astype("float32")
+    head = ProjectionHead(hidden_dims=(8,), output_dim=4, activation="relu")
+    x = rng.normal(size=(6, 5)).astype("float32")
     out = to_numpy(head(x, training=True))
     dense, bn, _, last = head.blocks
     w1 = to_numpy(dense.kernel)
@@ -58,13 +56,13 @@ def test_forward_matches_numpy(rng):
 
 
 def test_linear_head_and_other_activation(rng):
-    head = PredictionHead(hidden_dims=(), output_dim=3)
-    x = rng.normal(size=(4, 5)).astype("float32")
+    head = PredictionHead(hidden_dims=(), output_dim=4)
+    x = rng.normal(size=(6, 5)).astype("float32")
     out = to_numpy(head(x))
     kernel, bias = (to_numpy(w) for w in (head.blocks[0].kernel, head.blocks[0].bias))
     np.testing.assert_allclose(out, x @ kernel + bias, rtol=1e-5, atol=1e-5)
-    gelu = ProjectionHead(hidden_dims=4, output_dim=2, activation="gelu")
-    assert to_numpy(gelu(x)).shape == (4, 2)
+    gelu = ProjectionHead(hidden_dims=8, output_dim=4, activation="gelu")
+    assert to_numpy(gelu(x)).shape == (6, 4)
 
 
 @pytest.mark.parametrize("cls", [ProjectionHead, PredictionHead])

@@ -11,47 +11,43 @@ from keras_contrastive.layers import (
     MultiView,
     RandomApply,
     RandomColorDistortion,
-    RandomCutout,
-    RandomGaussianBlur,
-    RandomGaussianNoise,
     RandomResizedCrop,
     SimCLRAugmenter,
 )
-from tests.layers._util import to_numpy
+from tests.layers._util import (
+    OUTPUT_SIZE,
+    distinct_samples,
+    image_batch,
+    layer_factories,
+    to_numpy,
+)
 
 tf = pytest.importorskip("tensorflow")
 
 FACTORIES = {
-    "crop": lambda: RandomResizedCrop(12, 12, seed=1),
-    "color": lambda: RandomColorDistortion(seed=1),
-    "blur": lambda: RandomGaussianBlur(seed=1),
-    "noise": lambda: RandomGaussianNoise(seed=1),
-    "cutout": lambda: RandomCutout(seed=1),
-    "apply": lambda: RandomApply(RandomColorDistortion(seed=2), rate=0.5, seed=1),
-    "apply_keras": lambda: RandomApply(keras.layers.RandomGrayscale(1.0), seed=1),
-    "simclr": lambda: SimCLRAugmenter(12, seed=1),
+    **layer_factories(),
+    "apply_keras": lambda **kw: RandomApply(keras.layers.RandomGrayscale(1.0), **kw),
 }
 
 
-def images(rng, n=16, size=16):
-    return rng.integers(0, 256, (n, size, size, 3)).astype("uint8")
+def images(rng, n=8, size=16):
+    return image_batch(rng, n, size)
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_inside_tf_data(rng, name):
-    x = images(rng)
-    dataset = tf.data.Dataset.from_tensor_slices(x).batch(8).map(FACTORIES[name]())
+    x = images(rng, 16)
+    layer = FACTORIES[name](seed=1)
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(8).map(layer)
     batches = [np.asarray(batch) for batch in dataset]
     assert len(batches) == 2
-    size = 12 if name in ("crop", "simclr") else 16
+    size = OUTPUT_SIZE.get(name, 16)
     for batch in batches:
         assert batch.shape == (8, size, size, 3) and batch.dtype == np.float32
         assert batch.min() >= -1e-3 and batch.max() <= 255 + 1e-3
-    assert distinct(batches[0]) == 8
-
-
-def distinct(batch):
-    return len({row.tobytes() for row in np.round(batch.reshape(len(batch), -1), 2)})
+    assert distinct_samples(batches[0]) >= 2
+    if not name.startswith("apply"):
+        assert distinct_samples(batches[0]) == 8
 
 
 def test_tf_data_per_image_then_batch_then_views(rng):
@@ -93,10 +89,12 @@ def compiled_call(layer, x):
 
 def test_inside_a_compiled_function(rng):
     x = images(rng, 8)
-    first, second = compiled_call(SimCLRAugmenter(12, seed=0), x)
+    # (model.fit below runs the whole SimCLR recipe compiled; a crop is enough
+    # here to see per-sample draws and the seed state advancing.)
+    first, second = compiled_call(RandomResizedCrop(12, 12, seed=0), x)
     first, second = to_numpy(first), to_numpy(second)
     assert first.shape == (8, 12, 12, 3)
-    assert distinct(first) == 8
+    assert distinct_samples(first) == 8
     assert not np.allclose(first, second)  # the seed state advances between calls
     assert first.min() >= -1e-3 and first.max() <= 255 + 1e-3
 
@@ -117,18 +115,20 @@ def test_fit_with_the_augmenter_inside_the_model(rng):
     assert model.predict(x, verbose=0).shape == (16, 1)
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
-def test_saved_model_round_trip(tmp_path, rng, name):
-    layer = FACTORIES[name]()
-    model = keras.Sequential([keras.Input((16, 16, 3)), layer])
-    x = images(rng, 4).astype("float32")
+def test_saved_model_round_trip(tmp_path, rng):
+    # Every layer in one model: one save and load, then the same inference.
+    augmenters = [FACTORIES[name](seed=1) for name in FACTORIES]
+    model = keras.Sequential([keras.Input((16, 16, 3)), *augmenters])
+    x = images(rng).astype("float32")
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(
-        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-4
-    )
-    assert as_json(loaded.layers[0].get_config()) == as_json(layer.get_config())
+    expected = model.predict(x, verbose=0)
+    assert expected.shape == (8, 12, 12, 3)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-4)
+    for original, restored in zip(augmenters, loaded.layers):
+        assert type(restored) is type(original)
+        assert as_json(restored.get_config()) == as_json(original.get_config())
 
 
 def as_json(config):
@@ -138,19 +138,19 @@ def as_json(config):
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_config_round_trip_keeps_the_random_stream(rng, name):
-    original = FACTORIES[name]()
+    original = FACTORIES[name](seed=5)
     clone = original.__class__.from_config(original.get_config())
     assert clone.get_config() == original.get_config()
-    x = images(rng, 4)
+    x = images(rng)
     np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(original(x)), atol=1e-4)
 
 
 def test_multi_view_draws_fresh_views_and_serialises(tmp_path, rng):
     multi = MultiView(SimCLRAugmenter(12, seed=0), num_views=2)
-    x = images(rng, 4)
+    x = images(rng)
     a, b = (to_numpy(v) for v in multi(x))
     c, _ = (to_numpy(v) for v in multi(x))
-    assert a.shape == b.shape == (4, 12, 12, 3)
+    assert a.shape == b.shape == (8, 12, 12, 3)
     assert not np.allclose(a, b) and not np.allclose(a, c)
 
     inputs = keras.Input((16, 16, 3))
@@ -160,7 +160,7 @@ def test_multi_view_draws_fresh_views_and_serialises(tmp_path, rng):
     model.save(path)
     loaded = keras.models.load_model(path)
     outputs = loaded.predict(x.astype("float32"), verbose=0)
-    assert len(outputs) == 3 and outputs[0].shape == (4, 12, 12, 3)
+    assert len(outputs) == 3 and outputs[0].shape == (8, 12, 12, 3)
     config = multi.get_config()
     assert MultiView.from_config(config).get_config() == config
 
@@ -174,7 +174,7 @@ def test_multi_view_bad_arguments():
 
 def test_mixed_bfloat16_augmenter(rng):
     keras.config.set_dtype_policy("mixed_bfloat16")
-    out = SimCLRAugmenter(12, seed=0)(images(rng, 4))
+    out = SimCLRAugmenter(12, seed=0)(images(rng))
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     values = to_numpy(keras.ops.cast(out, "float32"))
     assert values.min() >= 0.0 and values.max() <= 256.0  # 255 rounds up in bf16

@@ -71,8 +71,8 @@ class RandomGaussianBlur(ImageAugmentationLayer):
         sigma = b.numpy.where(u[:, 1] < self.rate, sigma, b.numpy.zeros_like(sigma))
         return geometry.gaussian_blur(images, sigma, self.radii(images), backend=b)
 
-    def get_config(self):
-        config = super().get_config()
+    def augmentation_config(self):
+        config = super().augmentation_config()
         config.update(
             {
                 "sigma": list(self.sigma),

@@ -67,8 +67,8 @@ class RandomColorDistortion(ImageAugmentationLayer):
         x = color.color_distort(self.to_unit(images), backend=b, **params)
         return self.from_unit(x)
 
-    def get_config(self):
-        config = super().get_config()
+    def augmentation_config(self):
+        config = super().augmentation_config()
         config.update(
             {
                 "strength": self.strength,

@@ -72,8 +72,8 @@ class RandomCutout(ImageAugmentationLayer):
             fill = 0.5 * (self.value_range[0] + self.value_range[1])
         return b.numpy.where(mask, b.numpy.full_like(images, fill), images)
 
-    def get_config(self):
-        config = super().get_config()
+    def augmentation_config(self):
+        config = super().augmentation_config()
         config.update(
             {"size": list(self.size), "rate": self.rate, "fill_value": self.fill_value}
         )

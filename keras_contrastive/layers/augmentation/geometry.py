@@ -15,7 +15,8 @@ each costs two batched matmuls and works for any input and output size, unlike
 import math
 
 import keras
-from keras.src.utils.backend_utils import DynamicBackend
+
+from keras_contrastive.layers.augmentation.base import DynamicBackend
 
 
 def resolve_backend(backend=None):

@@ -40,11 +40,13 @@ class RandomGaussianNoise(ImageAugmentationLayer):
         self.stddev = check_range(stddev, "stddev", minimum=0.0)
         self.rate = check_rate(rate, "rate")
 
-    def draw(self, images, seed):
+    num_random_ops = 2
+
+    def draw(self, images, seeds):
         b = self.backend
-        u = self.uniform(self.batch_size(images), 2, seed)
+        u = self.uniform(self.batch_size(images), 2, seeds[0])
         noise = b.random.normal(
-            tuple(b.core.shape(images)), dtype=self.work_dtype, seed=seed
+            tuple(b.core.shape(images)), dtype=self.work_dtype, seed=seeds[1]
         )
         return u, noise
 
@@ -57,7 +59,7 @@ class RandomGaussianNoise(ImageAugmentationLayer):
         noisy = images + noise * ((high - low) * level)[:, None, None, None]
         return b.numpy.clip(noisy, low, high)
 
-    def get_config(self):
-        config = super().get_config()
+    def augmentation_config(self):
+        config = super().augmentation_config()
         config.update({"stddev": list(self.stddev), "rate": self.rate})
         return config

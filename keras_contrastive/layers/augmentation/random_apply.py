@@ -1,9 +1,13 @@
 """RandomApply: applies a wrapped layer to a random subset of the samples."""
 
 import keras
-from keras.src.layers.preprocessing.data_layer import DataLayer
 
 from keras_contrastive.layers.augmentation._validation import check_rate, check_seed
+from keras_contrastive.layers.augmentation.base import (
+    DataLayer,
+    compile_eagerly,
+    run_compiled,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -65,21 +69,32 @@ class RandomApply(DataLayer):
         if not training:
             return self.layer(images, training=False)
         applied = self.layer(images, training=True)
-        if tuple(applied.shape[1:]) == tuple(images.shape[1:]) and None not in tuple(
-            images.shape[1:]
+        # Compare the per-sample shapes (all but the batch axis).
+        sample_shape = tuple(images.shape[rank - 3 :])
+        if (
+            tuple(applied.shape[rank - 3 :]) == sample_shape
+            and None not in sample_shape
         ):
             kept = b.core.cast(images, applied.dtype)
         else:
             kept = b.core.cast(self.layer(images, training=False), applied.dtype)
-        batch = 1 if rank == 3 else tuple(b.core.shape(images))[0]
-        draw = b.random.uniform(
-            (batch,), seed=self._get_seed_generator(b._backend), dtype="float32"
+        generator = self._get_seed_generator(b._backend)
+        if compile_eagerly(b, applied):
+            key = ("RandomApply", self.rate, self.compute_dtype)
+            return run_compiled(
+                self, self.select, applied, kept, generator.next(), key=key
+            )
+        return self.select(applied, kept, generator)
+
+    def select(self, applied, kept, seed):
+        """Per sample, `applied` with probability `rate`, else `kept`."""
+        b = self.backend
+        single = len(applied.shape) == 3
+        batch = 1 if single else tuple(b.core.shape(applied))[0]
+        draw = b.random.uniform((batch,), seed=seed, dtype="float32")
+        select = b.numpy.reshape(
+            draw < self.rate, (1, 1, 1) if single else (-1, 1, 1, 1)
         )
-        select = draw < self.rate
-        if rank == 3:
-            select = b.numpy.reshape(select, (1, 1, 1))
-        else:
-            select = b.numpy.reshape(select, (-1, 1, 1, 1))
         return b.numpy.where(select, applied, kept)
 
     def compute_output_shape(self, input_shape):

@@ -107,8 +107,8 @@ class RandomResizedCrop(ImageAugmentationLayer):
         input_shape = tuple(input_shape)
         return input_shape[:-3] + (self.height, self.width, input_shape[-1])
 
-    def get_config(self):
-        config = super().get_config()
+    def augmentation_config(self):
+        config = super().augmentation_config()
         config.update(
             {
                 "height": self.height,

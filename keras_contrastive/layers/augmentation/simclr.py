@@ -163,8 +163,8 @@ class SimCLRAugmenter(ImageAugmentationLayer):
         input_shape = tuple(input_shape)
         return input_shape[:-3] + tuple(self.image_size) + (input_shape[-1],)
 
-    def get_config(self):
-        config = super().get_config()
+    def augmentation_config(self):
+        config = super().augmentation_config()
         config.update(
             {
                 "image_size": list(self.image_size),
