@@ -183,16 +183,19 @@ def label_inputs(labels, embeddings):
     return labels, embeddings
 
 
-def label_masks(labels):
-    """(same, positive, negative) float32 (N, N) masks from integer labels.
+def label_masks(labels, candidate_labels=None, offset=0):
+    """(same, positive, negative) float32 (n, M) masks from integer labels.
 
-    same[i, j] = 1 if y_i == y_j; positive = same without the diagonal;
+    same[i, j] = 1 if y_i == c_j for the candidates' labels c (default: `labels`
+    itself, M = n); positive = same without each row's own column (offset + i);
     negative = 1 - same.
     """
-    same = ops.cast(ops.equal(labels[:, None], labels[None, :]), "float32")
-    n = ops.shape(labels)[0]
-    eye = ops.eye(n, dtype="float32")
-    return same, same - eye, 1.0 - same
+    if candidate_labels is None:
+        candidate_labels = labels
+    same = ops.cast(ops.equal(labels[:, None], candidate_labels[None, :]), "float32")
+    own = ops.arange(ops.shape(labels)[0], dtype="int32") + offset
+    itself = ops.one_hot(own, ops.shape(candidate_labels)[0], dtype="float32")
+    return same, same - itself, 1.0 - same
 
 
 def weighted_row_mean(values, mask):
@@ -204,6 +207,12 @@ def weighted_row_mean(values, mask):
 
 # ----------------------------------------------------------------------------------
 # Row-wise logsumexp (the hot spot of every softmax loss).
+
+
+def mask_columns_logits(logits, columns):
+    """logits - BIG at column `columns[i]` of each row i (e.g. each row's self)."""
+    width = ops.shape(logits)[1]
+    return logits - ops.one_hot(columns, width, dtype=logits.dtype) * BIG
 
 
 def mask_diag_logits(logits):

@@ -3,15 +3,8 @@
 import keras
 from keras import ops
 
+from keras_contrastive import distribute
 from keras_contrastive.losses._common import to_float32
-
-try:  # Divides by the number of replicas under tf.distribute, like Keras' own losses.
-    from keras.src.losses.loss import scale_loss_for_distribution
-except ImportError:  # pragma: no cover - private Keras API moved
-
-    def scale_loss_for_distribution(value):
-        return value
-
 
 _MEAN = ("mean", "sum_over_batch_size", "mean_with_sample_weight")
 _NONE = (None, "none")
@@ -33,6 +26,11 @@ class ContrastiveLossBase(keras.losses.Loss):
     no part (no positive, no valid triplet, ...) have v_i = 0 and w_i = 0, which is
     how the label-based losses reproduce their "mean over valid pairs/triplets"
     definitions exactly.
+
+    Under `tf.distribute` "mean" returns this replica's share of the mean over the
+    global batch, sum_{i local} w_i v_i / sum_{i global} w_i: the replicas' values
+    sum to the single-device loss (Keras' convention of scaling a loss for
+    distribution, exact also when replicas hold different numbers of valid pairs).
 
     Inputs of any dtype are computed in float32 (also under a mixed-precision
     policy); the result is float32.
@@ -87,13 +85,18 @@ class ContrastiveLossBase(keras.losses.Loss):
                 if self.reduction == "sum":
                     return total
                 count = ops.cast(ops.shape(values)[0], "float32")
-                return scale_loss_for_distribution(total / ops.maximum(count, 1.0))
+                count = distribute.sum_over_replicas(count)
+                return total / ops.maximum(count, 1.0)
             total = ops.sum(values * weights)
             if self.reduction == "sum":
                 return total
-            denom = ops.sum(weights)
+            # This replica's share of the global mean: the weights of every replica
+            # in the denominator, so the replicas' values sum to the mean over the
+            # global batch (Keras' own losses divide by the replica count instead,
+            # which is the same when every replica has the same weight).
+            denom = distribute.sum_over_replicas(ops.sum(weights))
             safe = ops.where(denom > 0, denom, 1.0)
-            return scale_loss_for_distribution(ops.where(denom > 0, total / safe, 0.0))
+            return ops.where(denom > 0, total / safe, 0.0)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}

@@ -11,6 +11,7 @@ valid pair or triplet at all gives a loss of 0 with zero gradients (never NaN).
 import keras
 from keras import ops
 
+from keras_contrastive import distribute
 from keras_contrastive.losses._common import (
     BIG,
     check_margin,
@@ -20,6 +21,7 @@ from keras_contrastive.losses._common import (
     l2_normalize,
     label_inputs,
     label_masks,
+    mask_columns_logits,
     rows_logsumexp,
     to_float32,
 )
@@ -30,6 +32,22 @@ _PACKAGE = "keras_contrastive"
 # Stand-in for "no such distance": far beyond any real squared distance, finite.
 _FAR = 1e30
 _MINING = ("all", "hard", "semi-hard")
+
+
+def _replica_pairs(labels, embeddings, squared):
+    """Distances and label masks of this replica's rows against every replica's.
+
+    Returns (d (n, N), positive mask, negative mask (n, N)); on one replica
+    N = n and d is the exact square matrix (zero diagonal).
+    """
+    all_embeddings = distribute.gather(embeddings)
+    offset = distribute.replica_offset(ops.shape(embeddings)[0])
+    if distribute.num_replicas() == 1:
+        d = pairwise_distances(embeddings, squared=squared)
+    else:
+        d = pairwise_distances(embeddings, all_embeddings, squared=squared)
+    _, positive, negative = label_masks(labels, distribute.gather(labels), offset)
+    return d, positive, negative
 
 
 def _per_anchor_mean(total, count):
@@ -43,8 +61,7 @@ def _per_anchor_mean(total, count):
 
 def _contrastive_terms(labels, embeddings, margin):
     labels, embeddings = label_inputs(labels, embeddings)
-    d2 = pairwise_distances(embeddings, squared=True)
-    _, positive, negative = label_masks(labels)
+    d2, positive, negative = _replica_pairs(labels, embeddings, squared=True)
     pair = positive * d2 + negative * ops.relu(margin - d2)
     others = ops.sum(positive + negative, axis=1)  # N - 1 for every row
     return _per_anchor_mean(ops.sum(pair, axis=1), others)
@@ -178,8 +195,8 @@ def _triplet_semi_hard(d2, positive, negative, margin):
     # Number of negatives <= each positive's distance (ties sort the negative first,
     # so a negative at exactly d_ap is not "farther").
     below = ops.cumsum(is_y, axis=1)
-    n = ops.shape(d2)[0]
-    index = ops.cast(ops.minimum(below, ops.cast(n - 1, "float32")), "int32")
+    last = ops.shape(d2)[1] - 1
+    index = ops.cast(ops.minimum(below, ops.cast(last, "float32")), "int32")
     next_neg = ops.take_along_axis(sorted_neg, index, axis=1)
     semi = ops.logical_and(below < num_neg, next_neg < values + margin)
     chosen = ops.where(semi, next_neg, hardest)
@@ -192,8 +209,7 @@ def _triplet_semi_hard(d2, positive, negative, margin):
 
 def _triplet_terms(labels, embeddings, margin, mining):
     labels, embeddings = label_inputs(labels, embeddings)
-    d2 = pairwise_distances(embeddings, squared=True)
-    _, positive, negative = label_masks(labels)
+    d2, positive, negative = _replica_pairs(labels, embeddings, squared=True)
     if mining == "all":
         return _per_anchor_mean(*_triplet_all(d2, positive, negative, margin))
     if mining == "hard":
@@ -251,11 +267,11 @@ def triplet_loss(labels, embeddings, margin=1.0, mining="all"):
 
 def _lifted_terms(labels, embeddings, margin):
     labels, embeddings = label_inputs(labels, embeddings)
-    d = pairwise_distances(embeddings, squared=False)
-    _, positive, negative = label_masks(labels)
+    d, positive, negative = _replica_pairs(labels, embeddings, squared=False)
     # L_i = log sum_{k: y_k != y_i} exp(margin - D_ik); -BIG (finite) if no negative.
     lse = rows_logsumexp(ops.where(negative > 0, margin - d, -BIG))
-    j = d + ops.logaddexp(lse[:, None], lse[None, :])
+    # J_ij needs L_j of every candidate j: each replica computes its rows' L.
+    j = d + ops.logaddexp(lse[:, None], distribute.gather(lse)[None, :])
     term = positive * ops.square(ops.relu(ops.where(positive > 0, j, 0.0)))
     return _per_anchor_mean(0.5 * ops.sum(term, axis=1), ops.sum(positive, axis=1))
 
@@ -298,11 +314,17 @@ def lifted_structure_loss(labels, embeddings, margin=1.0):
 def _supcon_terms(labels, embeddings, temperature):
     labels, embeddings = label_inputs(labels, embeddings)
     z = l2_normalize(embeddings)
-    logits = ops.matmul(z * (1.0 / temperature), ops.transpose(z))
-    _, positive, _ = label_masks(labels)
+    all_z = distribute.gather(z)
+    offset = distribute.replica_offset(ops.shape(z)[0])
+    logits = ops.matmul(z * (1.0 / temperature), ops.transpose(all_z))
+    _, positive, _ = label_masks(labels, distribute.gather(labels), offset)
     num_pos = ops.sum(positive, axis=1)
     mean_pos = ops.sum(positive * logits, axis=1) / ops.maximum(num_pos, 1.0)
-    lse = rows_logsumexp(logits, mask_diagonal=True)
+    if distribute.num_replicas() == 1:
+        lse = rows_logsumexp(logits, mask_diagonal=True)
+    else:
+        own = ops.arange(ops.shape(z)[0], dtype="int32") + offset
+        lse = rows_logsumexp(mask_columns_logits(logits, own))
     weight = ops.cast(num_pos > 0, "float32")
     return (lse - mean_pos) * weight, weight
 

@@ -3,11 +3,18 @@ positive pair and every other row a negative.
 
 Each loss has a functional form (snake_case, per-anchor values, usable inside any model
 code) and a registered `keras.losses.Loss` class (CamelCase, mean by default).
+
+Under `tf.distribute` each replica computes the values of its own anchors against the
+candidates of every replica (`keras_contrastive.distribute.gather`), positives offset
+by `replica_offset`: the mean over the replicas' anchors is the single-device loss of
+the global batch, and gradients reach the rows' owners. On one replica (and under JAX
+`DataParallel`, whose step sees the global batch) gather is the identity.
 """
 
 import keras
 from keras import ops
 
+from keras_contrastive import distribute
 from keras_contrastive.losses._common import (
     BIG,
     check_finite_number,
@@ -16,6 +23,7 @@ from keras_contrastive.losses._common import (
     check_tau_plus,
     check_temperature,
     l2_normalize,
+    mask_columns_logits,
     rows_logsumexp,
     softmax_cross_entropy_rows,
     static_dim,
@@ -29,6 +37,11 @@ _PACKAGE = "keras_contrastive"
 
 def _rows_dot(a, b):
     return ops.sum(a * b, axis=-1)
+
+
+def _candidates(x):
+    """(every replica's rows of x, this replica's first row among them)."""
+    return distribute.gather(x), distribute.replica_offset(ops.shape(x)[0])
 
 
 # ----------------------------------------------------------------------------------
@@ -106,9 +119,10 @@ def _info_nce(query, keys, negatives, temperature, names):
     q = l2_normalize(query) * (1.0 / temperature)
     k = l2_normalize(keys)
     positive = _rows_dot(q, k)
-    targets = ops.arange(ops.shape(query)[0], dtype="int32")
+    all_keys, offset = _candidates(k)
+    targets = ops.arange(ops.shape(query)[0], dtype="int32") + offset
     loss = softmax_cross_entropy_rows(
-        ops.matmul(q, ops.transpose(k)), targets, positive
+        ops.matmul(q, ops.transpose(all_keys)), targets, positive
     )
     if not negatives:
         return loss
@@ -125,28 +139,45 @@ def _info_nce(query, keys, negatives, temperature, names):
 
 
 def _info_nce_logits(z_a, z_b, temperature):
-    """(logits (N, N) = cos(a_i, b_j) / tau, positive logits (N,))."""
+    """(logits (n, N) = cos(a_i, b_j) / tau against every replica's b, positive
+    logits (n,), offset of this replica's rows among the N)."""
     a = l2_normalize(z_a) * (1.0 / temperature)
     b = l2_normalize(z_b)
-    return ops.matmul(a, ops.transpose(b)), _rows_dot(a, b)
+    all_b, offset = _candidates(b)
+    return ops.matmul(a, ops.transpose(all_b)), _rows_dot(a, b), offset
 
 
 # ----------------------------------------------------------------------------------
 # NT-Xent
 
 
-def _nt_xent_parts(z_a, z_b, temperature):
-    """(unmasked logits (2N, 2N) = cos/tau, positive logits (2N,), partner index)."""
-    z = ops.concatenate([z_a, z_b], axis=0)
-    z_n = l2_normalize(z)
-    q = z_n * (1.0 / temperature)
+def nt_xent_logits(z_a, z_b, temperature):
+    """NT-Xent's logits: this replica's 2n rows against every replica's 2N rows.
+
+    Returns (logits (2n, 2N) = cos / tau, self not yet masked; positive logits
+    (2n,); column of each row's positive (2n,); column of each row itself (2n,)).
+    The candidate columns are [all z_a; all z_b]; on one replica the self columns
+    are the diagonal.
+    """
     n = ops.shape(z_a)[0]
-    partner = ops.concatenate([z_n[n:], z_n[:n]], axis=0)
-    positive = _rows_dot(q, partner)
-    index = ops.concatenate(
-        [ops.arange(n, 2 * n, dtype="int32"), ops.arange(0, n, dtype="int32")], axis=0
-    )
-    return ops.matmul(q, ops.transpose(z_n)), positive, index
+    a, b = l2_normalize(z_a), l2_normalize(z_b)
+    q = ops.concatenate([a, b], axis=0) * (1.0 / temperature)
+    positive = _rows_dot(q, ops.concatenate([b, a], axis=0))
+    (all_a, offset), all_b = _candidates(a), distribute.gather(b)
+    columns = ops.concatenate([all_a, all_b], axis=0)
+    rows = ops.arange(n, dtype="int32") + offset
+    total = ops.shape(all_a)[0]
+    index = ops.concatenate([rows + total, rows], axis=0)
+    self_index = ops.concatenate([rows, rows + total], axis=0)
+    return ops.matmul(q, ops.transpose(columns)), positive, index, self_index
+
+
+def _mask_self(logits, self_index):
+    """(logits, mask_diagonal): a replica's self columns masked here, or left to
+    the fused diagonal mask of `softmax_cross_entropy_rows` on a single replica."""
+    if distribute.num_replicas() == 1:
+        return logits, True
+    return mask_columns_logits(logits, self_index), False
 
 
 def nt_xent(z_a, z_b, temperature=0.5):
@@ -180,8 +211,11 @@ def nt_xent(z_a, z_b, temperature=0.5):
     """
     temperature = check_temperature(temperature)
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    logits, positive, index = _nt_xent_parts(z_a, z_b, temperature)
-    return softmax_cross_entropy_rows(logits, index, positive, mask_diagonal=True)
+    logits, positive, index, self_index = nt_xent_logits(z_a, z_b, temperature)
+    logits, mask_diagonal = _mask_self(logits, self_index)
+    return softmax_cross_entropy_rows(
+        logits, index, positive, mask_diagonal=mask_diagonal
+    )
 
 
 # ----------------------------------------------------------------------------------
@@ -215,9 +249,12 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07):
     """
     temperature = check_temperature(temperature)
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    logits, positive = _info_nce_logits(z_a, z_b, temperature)
+    logits, positive, _ = _info_nce_logits(z_a, z_b, temperature)
     rows = rows_logsumexp(logits)
-    cols = rows_logsumexp(ops.transpose(logits))
+    if distribute.num_replicas() == 1:
+        cols = rows_logsumexp(ops.transpose(logits))
+    else:  # this replica's b rows against every replica's a: a second matmul
+        cols = rows_logsumexp(_info_nce_logits(z_b, z_a, temperature)[0])
     return 0.5 * (rows + cols) - positive
 
 
@@ -254,13 +291,14 @@ def binary_nce(z_a, z_b, temperature=0.1, bias=0.0):
     temperature = check_temperature(temperature)
     bias = check_finite_number(bias, "bias")
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    logits, positive = _info_nce_logits(z_a, z_b, temperature)
+    logits, positive, offset = _info_nce_logits(z_a, z_b, temperature)
     logits = logits + bias
     positive = positive + bias
-    n = ops.shape(z_a)[0]
-    off_diag = 1.0 - ops.eye(n, dtype="float32")
+    n, total = ops.shape(logits)[0], ops.shape(logits)[1]
+    rows = ops.arange(n, dtype="int32") + offset
+    off_diag = 1.0 - ops.one_hot(rows, total, dtype="float32")
     neg_terms = ops.sum(ops.softplus(logits) * off_diag, axis=1)
-    n_f = ops.cast(n, "float32")
+    n_f = ops.cast(total, "float32")
     return ops.softplus(-positive) + neg_terms / ops.maximum(n_f - 1.0, 1.0)
 
 
@@ -300,13 +338,13 @@ def debiased_nt_xent(z_a, z_b, temperature=0.5, tau_plus=0.1):
     temperature = check_temperature(temperature)
     tau_plus = check_tau_plus(tau_plus)
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    logits, positive, index = _nt_xent_parts(z_a, z_b, temperature)
-    n = ops.shape(z_a)[0]
-    two_n = 2 * n
-    # Mask the diagonal and the positive column: left are exactly the M negatives.
+    logits, positive, index, self_index = nt_xent_logits(z_a, z_b, temperature)
+    two_n = ops.shape(logits)[1]  # every replica's rows
+    # Mask self and the positive column: left are exactly the M negatives.
     cols = ops.arange(two_n, dtype="int32")[None, :]
-    rows = ops.arange(two_n, dtype="int32")[:, None]
-    excluded = ops.logical_or(ops.equal(cols, index[:, None]), ops.equal(cols, rows))
+    excluded = ops.logical_or(
+        ops.equal(cols, index[:, None]), ops.equal(cols, self_index[:, None])
+    )
     negatives = ops.where(excluded, -BIG, logits)
     shift = ops.stop_gradient(
         ops.maximum(ops.max(negatives, axis=1), positive)

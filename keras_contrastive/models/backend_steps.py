@@ -21,6 +21,8 @@ post-step state) are collected and returned as the new state.
 import keras
 from keras import ops
 
+from keras_contrastive import distribute
+
 _StatelessScope = keras.StatelessScope
 
 
@@ -33,7 +35,17 @@ def _metric_logs(model):
     return {m.name: m.result() for m in model.metrics}
 
 
+def _gradient_cache():
+    # Imported on use: `gradient_cache` builds on this module's helpers.
+    from keras_contrastive.models import gradient_cache
+
+    return gradient_cache
+
+
 def _scale_loss(model, loss):
+    """What the step differentiates: the loss over the replica count (the optimizer
+    sums the replicas' gradients), times the float16 loss scale if any."""
+    loss = distribute.scale_loss(loss)
     return model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
 
 
@@ -46,11 +58,16 @@ def tensorflow_train_step(model, data):
     x = _unpack_x(data)
     # Keras defers building to the first trace of the step on TensorFlow.
     model.build_for(x)
-    with tf.GradientTape() as tape:
-        loss, stats, outputs = model.contrastive_step(x, training=True)
-        scaled_loss = _scale_loss(model, loss)
     variables = model.trainable_variables
-    gradients = tape.gradient(scaled_loss, variables)
+    if model.gradient_cache is not None:
+        loss, stats, outputs, gradients = _gradient_cache().tensorflow_gradients(
+            model, x, lambda loss: _scale_loss(model, loss)
+        )
+    else:
+        with tf.GradientTape() as tape:
+            loss, stats, outputs = model.contrastive_step(x, training=True)
+            scaled_loss = _scale_loss(model, loss)
+        gradients = tape.gradient(scaled_loss, variables)
     model.optimizer.apply(gradients, variables)
     model.post_step(outputs)
     model.update_contrastive_metrics(loss, stats)
@@ -73,10 +90,15 @@ def torch_train_step(model, data):
 
     x = _unpack_x(data)
     model.zero_grad()
-    loss, stats, outputs = model.contrastive_step(x, training=True)
-    _scale_loss(model, loss).backward()
     variables = model.trainable_variables
-    gradients = [v.value.grad for v in variables]
+    if model.gradient_cache is not None:
+        loss, stats, outputs, gradients = _gradient_cache().torch_gradients(
+            model, x, lambda loss: _scale_loss(model, loss)
+        )
+    else:
+        loss, stats, outputs = model.contrastive_step(x, training=True)
+        _scale_loss(model, loss).backward()
+        gradients = [v.value.grad for v in variables]
     with torch.no_grad():
         model.optimizer.apply(gradients, variables)
         model.post_step(outputs)
@@ -144,10 +166,21 @@ def jax_train_step(model, state, data):
             )
         return scaled_loss, (loss, stats, outputs, non_trainable)
 
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (_, (loss, stats, outputs, non_trainable)), grads = grad_fn(
-        trainable, non_trainable
-    )
+    if model.gradient_cache is not None:
+
+        def scale_loss(loss):
+            mapping = list(zip(model.optimizer.variables, optimizer_values))
+            scaled_loss, _ = _run_stateless(mapping, lambda: _scale_loss(model, loss))
+            return scaled_loss
+
+        loss, stats, outputs, grads, non_trainable = _gradient_cache().jax_gradients(
+            model, trainable, non_trainable, x, scale_loss
+        )
+    else:
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (_, (loss, stats, outputs, non_trainable)), grads = grad_fn(
+            trainable, non_trainable
+        )
     trainable, optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, grads, trainable
     )

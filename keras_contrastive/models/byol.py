@@ -18,7 +18,6 @@ from keras_contrastive.models.contrastive_model import (
 from keras_contrastive.models.momentum import (
     MomentumPairs,
     MomentumState,
-    ResumableMixin,
     momentum_copy,
 )
 from keras_contrastive.models.simclr import check_features, check_image_batch
@@ -27,7 +26,7 @@ _serialize = keras.saving.serialize_keras_object
 _deserialize = keras.saving.deserialize_keras_object
 
 
-class _PredictorModel(ResumableMixin, ContrastiveModel):
+class _PredictorModel(ContrastiveModel):
     """An online network with a predictor regressing a target network's projection.
 
     Shared by BYOL and SimSiam, which differ only in their target network

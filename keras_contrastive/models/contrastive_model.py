@@ -1,11 +1,20 @@
 """`ContrastiveModel`: the training step every method shares."""
 
+import contextlib
+
 import keras
+import numpy as np
 from keras import ops
 
+from keras_contrastive import distribute
 from keras_contrastive.losses import cosine_similarity_matrix
 from keras_contrastive.losses._common import l2_normalize, to_float32
 from keras_contrastive.models import backend_steps
+from keras_contrastive.models.gradient_cache import as_gradient_cache
+from keras_contrastive.models.peek import first_input
+
+# Saved seed-generator states are stored beside the model's own variables.
+_RANDOM_STATE_KEY = "random_state_"
 
 
 def embedding_std(z):
@@ -31,9 +40,11 @@ def top1_accuracy(similarity, positive_index):
 
 
 def view_pair_accuracy(z_a, z_b):
-    """Top-1 retrieval of row i of `z_b` among all rows of `z_b` for row i of `z_a`."""
-    similarity = cosine_similarity_matrix(z_a, z_b)
-    return top1_accuracy(similarity, ops.arange(ops.shape(z_a)[0]))
+    """Top-1 retrieval of row i of `z_b` among all rows of `z_b` (of every
+    replica) for row i of `z_a`."""
+    similarity = cosine_similarity_matrix(z_a, distribute.gather(z_b))
+    n = ops.shape(z_a)[0]
+    return top1_accuracy(similarity, ops.arange(n) + distribute.replica_offset(n))
 
 
 def example_batch(input_shape, batch_size=2):
@@ -72,6 +83,27 @@ class ContrastiveModel(keras.Model):
 
     `call(x)` (and so `predict`) returns the representation, `self.encoder(x)`.
 
+    Many devices: under JAX `keras.distribution.DataParallel` the step sees the
+    global batch; under a `tf.distribute` strategy (create and compile the model in
+    its `scope()`) each replica runs the step on its slice, and
+    `compute_contrastive_loss` returns that replica's mean over its own anchors
+    computed against every replica's candidates (the library's losses gather them
+    through `keras_contrastive.distribute`); the step divides by the replica count
+    and the optimizer sums the replicas' gradients. `post_step` must make the same
+    update on every replica (MoCo enqueues every replica's keys). A Keras loss
+    *object* already returns its share of the global mean under `tf.distribute`:
+    multiply it by `distribute.num_replicas()` (or use the functional forms). The
+    PyTorch backend trains on one device only (`fit` raises otherwise). See
+    docs/distributed.md.
+
+    Args:
+        gradient_cache: `None` (default), a `GradientCache` or a positive int chunk
+            size: train each batch in chunks of that many rows with the full-batch
+            loss and gradients (Gao et al. 2021), at the activation memory of one
+            chunk. Only for methods whose `supports_gradient_cache` is True (their
+            `forward_pass` is row-wise); others raise a `ValueError`.
+        **kwargs: standard `keras.Model` arguments (`name`, ...).
+
     Subclasses must set `self.encoder` and build every sub-layer in `build`; the
     default `build` runs `forward_pass` once on symbolic inputs, which does that for
     layers that build on first call.
@@ -79,6 +111,9 @@ class ContrastiveModel(keras.Model):
 
     #: The smallest batch a method's loss is defined for (in-batch negatives).
     min_batch_size = 2
+    #: Whether `forward_pass` is row-wise (outputs of row chunks concatenate to the
+    #: full batch's), which gradient caching needs.
+    supports_gradient_cache = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -92,8 +127,16 @@ class ContrastiveModel(keras.Model):
                 "and would replace `call` on the torch backend)."
             )
 
-    def __init__(self, **kwargs):
+    def __init__(self, gradient_cache=None, **kwargs):
         super().__init__(**kwargs)
+        gradient_cache = as_gradient_cache(gradient_cache)
+        if gradient_cache is not None and not self.supports_gradient_cache:
+            raise ValueError(
+                f"{type(self).__name__} does not support `gradient_cache` (its "
+                "forward pass is not row-wise: it keeps state across the batch). "
+                f"Received: gradient_cache={gradient_cache!r}"
+            )
+        self.gradient_cache = gradient_cache
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
         self.std_tracker = keras.metrics.Mean(name="embedding_std")
@@ -125,11 +168,18 @@ class ContrastiveModel(keras.Model):
         """Forward pass: (loss with any regularisation losses, stats, outputs)."""
         outputs = self.forward_pass(x, training=training)
         loss = ops.cast(self.compute_contrastive_loss(outputs), "float32")
-        regularization = self.losses
-        if regularization:
-            loss = loss + ops.cast(ops.sum(ops.stack(regularization)), "float32")
+        regularization = self.regularization_loss()
+        if regularization is not None:
+            loss = loss + regularization
         stats = backend_steps.stop_gradient(self.compute_contrastive_stats(outputs))
         return loss, stats, backend_steps.stop_gradient(outputs)
+
+    def regularization_loss(self):
+        """The sum of `self.losses` as a float32 scalar, or None when there are none."""
+        regularization = self.losses
+        if not regularization:
+            return None
+        return ops.cast(ops.sum(ops.stack(regularization)), "float32")
 
     def update_contrastive_metrics(self, loss, stats):
         self.loss_tracker.update_state(loss)
@@ -146,13 +196,48 @@ class ContrastiveModel(keras.Model):
     def test_step(self, *args):
         return backend_steps.TEST_STEPS[keras.backend.backend()](self, *args)
 
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
+        # The TensorFlow gradient-cache loops need dynamic shapes, which XLA lacks.
+        if (
+            self.gradient_cache is not None
+            and keras.backend.backend() == "tensorflow"
+            and self.jit_compile
+        ):
+            if jit_compile is True:
+                raise ValueError(
+                    "`gradient_cache` does not run under XLA on TensorFlow; compile "
+                    "with `jit_compile=False` (or 'auto'). Received: jit_compile=True"
+                )
+            self.jit_compile = False
+
+    def get_config(self):
+        config = super().get_config()
+        if self.gradient_cache is not None:
+            config["gradient_cache"] = keras.saving.serialize_keras_object(
+                self.gradient_cache
+            )
+        return config
+
     def call(self, inputs, training=False):
         return self.encoder(inputs, training=training)
 
     def build_for(self, x):
         """Builds the model from an input batch, if it is not built yet."""
         if not self.built:
-            self.build(keras.tree.map_structure(lambda t: tuple(t.shape), x))
+            with self._variable_scope():
+                self.build(keras.tree.map_structure(lambda t: tuple(t.shape), x))
+
+    def _variable_scope(self):
+        # Variables made under a tf.distribute strategy must be created in its scope
+        # (mirrored); `fit` builds eagerly, outside the user's `with scope:` block.
+        if keras.backend.backend() != "tensorflow":
+            return contextlib.nullcontext()
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy():  # already in a scope or a replica's step
+            return contextlib.nullcontext()
+        return self.distribute_strategy.scope()
 
     def build(self, input_shape):
         # Run the forward pass once on a batch of zeros so that every sub-layer
@@ -179,10 +264,63 @@ class ContrastiveModel(keras.Model):
                     f"examples per batch; `{argument}` holds only {shape[0]}."
                 )
 
-    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+    def _prepare(self, x, batch_size):
+        """Checks before any work, then builds from the data when it can be peeked.
+
+        Building eagerly (rather than in the first traced step, where TensorFlow
+        would) lets `keras.callbacks.BackupAndRestore` restore weights and random
+        state at the start of training, and keeps one zero-batch forward pass out of
+        every traced step.
+        """
+        distribute.check_supported()
         self._check_batch_size(x, batch_size, "x")
+        self._build_from(x)
+
+    def _build_from(self, x):
+        if not self.built:
+            sample = first_input(x)
+            if sample is not None:
+                self.build_for(sample)
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        self._prepare(x, batch_size)
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        self._check_batch_size(x, batch_size, "x")
+        self._prepare(x, batch_size)
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    # ------------------------------------------------------------------ saving
+
+    def _random_states(self):
+        """Seed-generator states of the model and of its augmenter, if any."""
+        states = []
+        generator = getattr(self, "seed_generator", None)
+        if generator is not None:
+            states.append(generator.state)
+        augmenter = getattr(self, "augmenter", None)
+        if isinstance(augmenter, keras.layers.Layer):
+            for variable in augmenter.variables:
+                if variable.name == "seed_generator_state" and not any(
+                    variable is s for s in states
+                ):
+                    states.append(variable)
+        return states
+
+    def save_own_variables(self, store):
+        # Keras does not save seed generators: without them the views and negative
+        # draws after `load_model` or `BackupAndRestore` would differ from those of
+        # the uninterrupted run.
+        super().save_own_variables(store)
+        for i, state in enumerate(self._random_states()):
+            store[f"{_RANDOM_STATE_KEY}{i}"] = state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        random_keys = [k for k in keys if k.startswith(_RANDOM_STATE_KEY)]
+        own = {k: store[k] for k in keys if not k.startswith(_RANDOM_STATE_KEY)}
+        super().load_own_variables(own)
+        states = self._random_states()
+        if len(random_keys) == len(states):
+            for i, state in enumerate(states):
+                state.assign(np.asarray(store[f"{_RANDOM_STATE_KEY}{i}"]))

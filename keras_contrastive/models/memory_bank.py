@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_contrastive import distribute
 from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter
 from keras_contrastive.models.contrastive_model import (
     ContrastiveModel,
@@ -13,12 +14,11 @@ from keras_contrastive.models.contrastive_model import (
     top1_accuracy,
 )
 from keras_contrastive.models.momentum import (
-    ResumableMixin,
     check_momentum,
     check_saved_shape,
-    first_input,
     l2_normalize,
 )
+from keras_contrastive.models.peek import first_input
 from keras_contrastive.models.simclr import check_features, check_image_batch
 
 _serialize = keras.saving.serialize_keras_object
@@ -182,7 +182,7 @@ def _shape_pair(input_shape):
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
-class MemoryBankModel(ResumableMixin, ContrastiveModel):
+class MemoryBankModel(ContrastiveModel):
     """Instance discrimination with a memory bank (Wu et al. 2018, seed sec. 6.2).
 
     Every training example is its own class. A bank (`MemoryBank`) keeps one
@@ -397,10 +397,13 @@ class MemoryBankModel(ResumableMixin, ContrastiveModel):
 
     def _nce(self, positive, negative, valid):
         valid_f = ops.cast(valid, "float32")
-        count = ops.maximum(ops.sum(valid_f), 1.0)
-        # log Z = log n + log mean_k exp(s_k) over the valid draws, no gradient.
-        shift = ops.stop_gradient(ops.max(negative))
-        mean_exp = ops.sum(ops.exp(negative - shift) * valid_f) / count
+        # log Z = log n + log mean_k exp(s_k) over the valid draws of the whole
+        # (every replica's) batch, no gradient.
+        all_negative = ops.stop_gradient(distribute.gather(negative))
+        all_valid = distribute.gather(valid_f)
+        count = ops.maximum(ops.sum(all_valid), 1.0)
+        shift = ops.max(all_negative)
+        mean_exp = ops.sum(ops.exp(all_negative - shift) * all_valid) / count
         log_z = ops.stop_gradient(
             math.log(self.num_examples) + shift + ops.log(mean_exp)
         )
@@ -423,7 +426,10 @@ class MemoryBankModel(ResumableMixin, ContrastiveModel):
     # --------------------------------------------------------------- post step
 
     def post_step(self, outputs):
-        self.memory_bank.update(outputs["ids"], outputs["features"])
+        # Every replica writes every replica's rows: the banks stay identical.
+        self.memory_bank.update(
+            distribute.gather(outputs["ids"]), distribute.gather(outputs["features"])
+        )
 
     # --------------------------------------------------------------- refresh
 

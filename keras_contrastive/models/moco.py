@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_contrastive import distribute
 from keras_contrastive.layers import MultiView, ProjectionHead, SimCLRAugmenter
 from keras_contrastive.losses import info_nce, mix_hard_negatives
 from keras_contrastive.models.contrastive_model import (
@@ -14,7 +15,6 @@ from keras_contrastive.models.momentum import (
     FeatureQueue,
     MomentumPairs,
     MomentumState,
-    ResumableMixin,
     l2_normalize,
     momentum_copy,
 )
@@ -60,6 +60,11 @@ class MoCHi:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"`{name}` must be an int >= 0; got {value!r}.")
+        if num_synthetic > 0 and num_hard < 2:
+            raise ValueError(
+                "MoCHi's `num_synthetic` mixes pairs of hard negatives: it needs "
+                f"`num_hard` >= 2; got num_hard={num_hard}."
+            )
         self.num_synthetic = num_synthetic
         self.num_query_mixes = num_query_mixes
 
@@ -94,10 +99,11 @@ def encode_in_groups(network, x, groups, training, permutation=None):
     original order. One device then behaves like `groups` devices with per-device
     batch norm: the single-device equivalent of MoCo's shuffled BN.
     """
-    if groups == 1 or x.shape[0] is None:
+    if groups == 1:
         return network(x, training=training)
     if permutation is not None:
         x = ops.take(x, permutation, axis=0)
+    # A tensor when the batch size is dynamic (TensorFlow graphs): slicing works.
     bounds = _chunk_bounds(ops.shape(x)[0], groups)
     parts = [
         network(x[bounds[i] : bounds[i + 1]], training=training) for i in range(groups)
@@ -109,7 +115,7 @@ def encode_in_groups(network, x, groups, training, permutation=None):
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
-class MoCo(ResumableMixin, ContrastiveModel):
+class MoCo(ContrastiveModel):
     """MoCo v2: momentum contrast with a queue of negatives (He et al. 2020).
 
     Each batch of raw images is augmented twice. The query view goes through the
@@ -353,11 +359,13 @@ class MoCo(ResumableMixin, ContrastiveModel):
     def compute_contrastive_stats(self, outputs):
         # The loss's candidates for query i: every key of the batch and the queue.
         query = l2_normalize(outputs["query"])
-        candidates = ops.concatenate([outputs["keys"], self.queue.keys], axis=0)
+        keys = distribute.gather(outputs["keys"])
+        candidates = ops.concatenate([keys, self.queue.keys], axis=0)
         similarity = ops.matmul(query, ops.transpose(candidates))
         n = ops.shape(query)[0]
+        positive = ops.arange(n, dtype="int32") + distribute.replica_offset(n)
         return {
-            "contrastive_accuracy": top1_accuracy(similarity, ops.arange(n)),
+            "contrastive_accuracy": top1_accuracy(similarity, positive),
             "embedding_std": embedding_std(outputs["query"]),
         }
 
@@ -368,7 +376,8 @@ class MoCo(ResumableMixin, ContrastiveModel):
         for pairs in self._momentum_pairs:
             pairs.update(momentum)
         self.momentum_state.advance()
-        self.queue.enqueue(outputs["keys"])
+        # Every replica enqueues every replica's keys: the queues stay identical.
+        self.queue.enqueue(distribute.gather(outputs["keys"]))
 
     def set_momentum_schedule(self, start, end, total_steps, schedule="cosine"):
         """Anneals the key networks' momentum from `start` to `end` over

@@ -1,11 +1,13 @@
-"""State for methods with a momentum network or a queue of past keys.
+"""State for methods with a momentum network, a queue or random draws.
 
-Three pieces, each small, used by MoCo and BYOL (and reusable by later methods):
+Small pieces used by MoCo, BYOL and the memory bank (and reusable by later
+methods):
 
-- `momentum_copy(layer)` / `MomentumPairs`: a copy of a network whose variables are
-  *non-trainable* (so the optimizer never touches them, and on JAX their
-  assignments inside the compiled step are kept), initialised from the source and
-  updated by an exponential moving average theta_t <- m theta_t + (1 - m) theta_s.
+- `momentum_copy(layer)` / `MomentumPairs`: a copy of a network whose variables
+  are *non-trainable* (so the optimizer never touches them, and on JAX their
+  assignments inside the compiled step are kept), made equal to the source once
+  (`MomentumState.sync_once`) and then updated by an exponential moving average
+  theta_t <- m theta_t + (1 - m) theta_s.
 - `MomentumState`: the momentum m itself, as model state. It holds a step counter
   and the schedule's parameters as non-trainable variables, so the momentum of
   step k is computed inside the compiled step from the counter (no per-batch
@@ -14,15 +16,15 @@ Three pieces, each small, used by MoCo and BYOL (and reusable by later methods):
   `keras.callbacks.BackupAndRestore`.
 - `FeatureQueue`: MoCo's FIFO queue of L2-normalised keys, a float32
   (size, dim) variable and an int32 write pointer.
+- `check_saved_shape`: a clear error when a saved queue or bank does not fit.
 
 Every update here is meant to run in `ContrastiveModel.post_step`, after the
-optimizer step.
+optimizer step (or, for the one-time sync, at the start of the forward pass).
 """
 
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 _PACKAGE = "keras_contrastive"
@@ -390,104 +392,3 @@ class FeatureQueue(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "dim": self.dim}
-
-
-# ------------------------------------------------------- saving and early build
-
-
-def first_input(x, raw=False):
-    """A NumPy sample of the model input `x` of `fit` / `evaluate`, or None.
-
-    Arrays (or a tuple / dict of arrays) give their first two rows; a
-    `tf.data.Dataset` or `keras.utils.PyDataset` its first batch's `x` (not
-    consumed; with `raw=True` the whole batch, `(x, y)` included). Other
-    iterables (generators) cannot be peeked at: None.
-    """
-
-    def head(value):
-        if isinstance(value, (list, range)):
-            value = np.asarray(value)
-        return value[:2] if isinstance(value, np.ndarray) else None
-
-    if isinstance(x, np.ndarray):
-        return head(x)
-    if isinstance(x, (dict, tuple, list)) and not raw:
-        try:
-            sample = keras.tree.map_structure(head, x)
-        except (TypeError, ValueError):
-            return None
-        return None if any(v is None for v in keras.tree.flatten(sample)) else sample
-    batch = None
-    if isinstance(x, keras.utils.PyDataset):
-        batch = x[0] if len(x) else None
-    else:
-        try:
-            import tensorflow as tf
-        except ImportError:  # pragma: no cover - TensorFlow is optional
-            tf = None
-        if tf is not None and isinstance(x, tf.data.Dataset):
-            batch = keras.tree.map_structure(lambda t: t.numpy(), next(iter(x.take(1))))
-    if batch is None or raw:
-        return batch
-    sample, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-    return sample
-
-
-_RANDOM_STATE_KEY = "random_state_"
-
-
-class ResumableMixin:
-    """Exact resumption for `ContrastiveModel` methods with random state.
-
-    - Saves the states of the model's `seed_generator` and of the seed generators
-      of its `augmenter` with the model's own variables (Keras does not save
-      seed generators), so the views and negative draws after `load_model` or
-      `keras.callbacks.BackupAndRestore` are those of the uninterrupted run.
-    - Builds the model eagerly from the data before `fit` / `evaluate` when the
-      data can be peeked at: TensorFlow otherwise builds it inside the traced
-      step, too late for `BackupAndRestore` (which restores weights when
-      training begins).
-    """
-
-    def _random_states(self):
-        states = []
-        generator = getattr(self, "seed_generator", None)
-        if generator is not None:
-            states.append(generator.state)
-        augmenter = getattr(self, "augmenter", None)
-        if isinstance(augmenter, keras.layers.Layer):
-            for variable in augmenter.variables:
-                if variable.name == "seed_generator_state" and not any(
-                    variable is s for s in states
-                ):
-                    states.append(variable)
-        return states
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        for i, state in enumerate(self._random_states()):
-            store[f"{_RANDOM_STATE_KEY}{i}"] = state
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        random_keys = [k for k in keys if k.startswith(_RANDOM_STATE_KEY)]
-        own = {k: store[k] for k in keys if not k.startswith(_RANDOM_STATE_KEY)}
-        super().load_own_variables(own)
-        states = self._random_states()
-        if len(random_keys) == len(states):
-            for i, state in enumerate(states):
-                state.assign(np.asarray(store[f"{_RANDOM_STATE_KEY}{i}"]))
-
-    def _build_from(self, x):
-        if not self.built:
-            sample = first_input(x)
-            if sample is not None:
-                self.build_for(sample)
-
-    def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        self._build_from(x)
-        return super().fit(x, y, batch_size=batch_size, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        self._build_from(x)
-        return super().evaluate(x, y, batch_size=batch_size, **kwargs)

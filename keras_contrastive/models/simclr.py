@@ -4,7 +4,9 @@ import keras
 from keras import ops
 
 from keras_contrastive.layers import MultiView, ProjectionHead, SimCLRAugmenter
-from keras_contrastive.losses import cosine_similarity_matrix, nt_xent
+from keras_contrastive.losses import nt_xent
+from keras_contrastive.losses._common import mask_columns_logits
+from keras_contrastive.losses.view_pair import nt_xent_logits
 from keras_contrastive.models.contrastive_model import (
     ContrastiveModel,
     embedding_std,
@@ -85,6 +87,9 @@ class SimCLR(ContrastiveModel):
     ```
     """
 
+    #: Both views of a row depend on that row only (without batch norm).
+    supports_gradient_cache = True
+
     def __init__(
         self, encoder, projection_head=None, augmenter=None, temperature=0.5, **kwargs
     ):
@@ -137,15 +142,15 @@ class SimCLR(ContrastiveModel):
         )
 
     def compute_contrastive_stats(self, outputs):
-        # NT-Xent's candidates: the other 2N - 1 views; the positive is the twin view.
-        z = ops.concatenate([outputs["z_a"], outputs["z_b"]], axis=0)
-        rows = ops.shape(z)[0]
-        # Cosines lie in [-1, 1]: subtracting 4 on the diagonal removes self-matches.
-        similarity = cosine_similarity_matrix(z) - 4.0 * ops.eye(rows)
-        n = rows // 2
-        twin = ops.concatenate([ops.arange(n) + n, ops.arange(n)], axis=0)
+        # NT-Xent's candidates: every other view (of every replica); the positive
+        # is the twin view. The temperature does not change the argmax.
+        logits, _, twin, self_index = nt_xent_logits(
+            outputs["z_a"], outputs["z_b"], temperature=1.0
+        )
         return {
-            "contrastive_accuracy": top1_accuracy(similarity, twin),
+            "contrastive_accuracy": top1_accuracy(
+                mask_columns_logits(logits, self_index), twin
+            ),
             "embedding_std": embedding_std(outputs["z_a"]),
         }
 

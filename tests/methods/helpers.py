@@ -9,9 +9,21 @@ from keras import ops
 from keras_contrastive.layers import ProjectionHead
 
 
-def tiny_encoder(size=8, channels=3, filters=4, batch_norm=True):
+@keras.saving.register_keras_serializable(package="tests_methods")
+class BatchSizeSpy(keras.layers.Layer):
+    """Identity that records the batch sizes it sees (at trace time when compiled)."""
+
+    seen = []
+
+    def call(self, x):
+        BatchSizeSpy.seen.append(x.shape[0])
+        return x
+
+
+def tiny_encoder(size=8, channels=3, filters=4, batch_norm=True, spy=False):
     layers = [
         keras.Input((size, size, channels)),
+        *([BatchSizeSpy()] if spy else []),
         keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.Conv2D(filters, 3, strides=2, use_bias=not batch_norm),
     ]

@@ -12,7 +12,6 @@ from tests.methods.helpers import (
     linear_head,
     numpy_byol,
     numpy_linear,
-    random_images,
     tiny_encoder,
     to_numpy,
 )
@@ -80,26 +79,23 @@ def test_target_update_after_k_steps_matches_closed_form(rng):
     assert int(to_numpy(model.momentum_state.step)) == 6
 
 
-def test_defaults_and_training_on_images(rng):
-    x = random_images(rng, n=16)
+def test_defaults_and_config_round_trip(rng):
     model = BYOL(tiny_encoder(filters=4))
-    model.build(x.shape)
+    model.build((None, 8, 8, 3))
     assert isinstance(model.augmenter, SimCLRAugmenter)
     assert model.projection_head.output_dim == 128
     assert model.prediction_head.output_dim == 128
     assert model.momentum == 0.996
+    assert not any(v.trainable for v in model.target_encoder.weights)
     simsiam = SimSiam(
-        tiny_encoder(),
-        projection_head=ProjectionHead(hidden_dims=(8,), output_dim=4),
-        augmenter=keras.layers.RandomFlip(),
+        tiny_encoder(), projection_head=ProjectionHead(hidden_dims=(8,), output_dim=4)
     )
-    simsiam.compile(optimizer="adam")
-    history = simsiam.fit(x, batch_size=8, epochs=1, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
+    simsiam.build((None, 8, 8, 3))
     assert simsiam.prediction_head.hidden_dims == (1,)  # bottleneck p / 4
     assert not hasattr(simsiam, "target_encoder")
     restored = SimSiam.from_config(simsiam.get_config())
     assert restored.prediction_head.output_dim == 4
+    assert BYOL.from_config(model.get_config()).momentum == 0.996
 
 
 def test_bad_arguments_raise_clear_errors(rng):

@@ -7,6 +7,7 @@ import pytest
 from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter
 from keras_contrastive.models.moco import MoCHi, MoCo, encode_in_groups
 from tests.methods.helpers import (
+    BatchSizeSpy,
     linear_encoder,
     linear_head,
     numpy_info_nce,
@@ -66,32 +67,19 @@ def test_symmetric_loss_averages_both_directions(rng):
     np.testing.assert_allclose(logs["loss"], expected, rtol=1e-4)
 
 
-def test_momentum_update_after_k_steps_matches_closed_form(rng):
-    """With a frozen query side, theta_k = m^k theta_k0 + (1 - m^k) theta_q."""
-    x = rng.normal(size=(8, 2, 2, 1)).astype("float32")
-    model = linear_moco(momentum=0.8)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
-    model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    key_vars = model.key_encoder.weights + model.key_head.weights
-    query_vars = model.encoder.weights + model.projection_head.weights
-    starts = [rng.normal(size=v.shape) for v in key_vars]
-    for variable, value in zip(key_vars, starts):
-        variable.assign(value)
-    model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0)  # k = 4 steps
-    for key, query, start in zip(key_vars, query_vars, starts):
-        expected = 0.8**4 * start + (1 - 0.8**4) * to_numpy(query)
-        np.testing.assert_allclose(to_numpy(key), expected, rtol=1e-5, atol=1e-6)
-    assert int(to_numpy(model.momentum_state.step)) == 6
+def test_momentum_update_and_queue_after_fit(rng):
+    """In the compiled step, with a frozen query side (learning rate 0):
 
-
-def test_queue_holds_the_last_keys_after_fit(rng):
-    """14 images, batch 4 (4, 4, 4, 2), queue of 10, two epochs, compiled step."""
+    - after k steps theta_key = m^k theta_key0 + (1 - m^k) theta_query;
+    - 14 images in batches of 4, 4, 4, 2 through a queue of 10 for two epochs: the
+      queue holds the last 10 keys in FIFO order.
+    """
     x = rng.normal(size=(14, 2, 2, 1)).astype("float32")
-    model = linear_moco(queue_size=10)
+    model = linear_moco(queue_size=10, momentum=0.8)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
     model.build(x.shape)
     initial = to_numpy(model.queue.keys)
-    model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0)  # 8 steps
     keys = unit(numpy_projection(model, x, key=True))  # lr 0: keys never change
     seen = np.concatenate([keys, keys])  # 28 keys, in order
     ring, pointer = initial.astype(np.float64).copy(), 0
@@ -102,6 +90,17 @@ def test_queue_holds_the_last_keys_after_fit(rng):
     assert int(to_numpy(model.queue.pointer)) == 28 % 10
     order = (pointer + np.arange(10)) % 10
     np.testing.assert_allclose(to_numpy(model.queue.keys)[order], seen[-10:], atol=1e-6)
+
+    key_vars = model.key_encoder.weights + model.key_head.weights
+    query_vars = model.encoder.weights + model.projection_head.weights
+    starts = [rng.normal(size=v.shape) for v in key_vars]
+    for variable, value in zip(key_vars, starts):
+        variable.assign(value)
+    model.fit(x[:8], batch_size=4, epochs=2, shuffle=False, verbose=0)  # k = 4
+    for key, query, start in zip(key_vars, query_vars, starts):
+        expected = 0.8**4 * start + (1 - 0.8**4) * to_numpy(query)
+        np.testing.assert_allclose(to_numpy(key), expected, rtol=1e-5, atol=1e-6)
+    assert int(to_numpy(model.momentum_state.step)) == 12
 
 
 def test_grouped_batch_norm_is_per_chunk_and_unshuffled(rng):
@@ -134,8 +133,9 @@ def test_defaults_are_sized_to_the_data(rng):
 def test_options_train_on_images(rng):
     """Split batch norm, symmetric loss and MoCHi in the compiled step."""
     x = random_images(rng, n=16)
+    BatchSizeSpy.seen = []
     model = MoCo(
-        tiny_encoder(),
+        tiny_encoder(spy=True),
         projection_head=ProjectionHead(hidden_dims=(8,), output_dim=4),
         augmenter=keras.layers.RandomFlip(),
         queue_size=32,
@@ -147,6 +147,7 @@ def test_options_train_on_images(rng):
     model.compile(optimizer="adam")
     history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
+    assert 4 in BatchSizeSpy.seen  # batches of 8 encoded in two groups of 4
     assert model.predict(x, verbose=0).shape == (16, 4)
     config = model.get_config()
     restored = MoCo.from_config(config)

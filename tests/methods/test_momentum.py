@@ -172,8 +172,8 @@ def test_queue_fifo_wraps_and_keeps_the_last_keys(rng):
     queue = FeatureQueue(size=7, dim=3)
     initial = to_numpy(queue.keys)
     np.testing.assert_allclose(np.linalg.norm(initial, axis=1), 1.0, rtol=1e-5)
-    # 3 + 3 wraps past the end; 2 is a partial batch; 9 > size keeps the last 7.
-    batches = [rng.normal(size=(n, 3)) for n in (3, 3, 2, 5, 9)]
+    # 3 + 3 + 2 wraps past the end; 2 is a partial batch; 9 > size keeps the last 7.
+    batches = [rng.normal(size=(n, 3)) for n in (3, 3, 2, 3, 9)]
     for i in range(len(batches)):
         queue.enqueue(batches[i].astype("float32"))
         expected, pointer = numpy_ring(7, 3, batches[: i + 1], initial)

@@ -1,10 +1,11 @@
 """Exact resumption: `model.save` / `load_model` and `BackupAndRestore`.
 
-For each method, an uninterrupted run is compared with (a) a model saved after
-epoch 1 and loaded, and (b) a run killed after epoch 1 and resumed by
-`keras.callbacks.BackupAndRestore` into a freshly initialised model: the second
-epoch's loss and the final state (weights, momentum copies, queue, bank, step
-counter) must agree to float tolerance. Views are random (seeded augmenters), so
+For each method, a run is killed after its first epoch (with a backup), saved,
+and continued for the second epoch; that second epoch is compared with (a) the
+saved model loaded and trained for one epoch, and (b) a freshly initialised
+model resumed by `keras.callbacks.BackupAndRestore`: the loss and the final state
+(weights, optimizer, momentum copies, queue, bank, step counter, random state)
+must agree to float tolerance. Views are random (seeded augmenters), so
 this also checks that the random state is restored.
 """
 
@@ -50,7 +51,7 @@ def make(method, seed):
     else:
         model = MemoryBankModel(
             tiny_encoder(),
-            12,
+            8,
             projection_head=head,
             augmenter=flip_and_noise(),
             num_negatives=6,
@@ -63,14 +64,14 @@ def make(method, seed):
 
 
 def data(method):
-    images = random_images(np.random.default_rng(0), n=12)
-    return (np.arange(12), images) if method == "memory_bank" else images
+    images = random_images(np.random.default_rng(0), n=8)
+    return (np.arange(8), images) if method == "memory_bank" else images
 
 
 def callbacks(method):
     if method == "memory_bank":
         return []
-    return [MomentumSchedule(0.9, 1.0, total_steps=6)]
+    return [MomentumSchedule(0.9, 1.0, total_steps=4)]
 
 
 STATE = {
@@ -105,11 +106,17 @@ class Interrupt(keras.callbacks.Callback):
 def test_save_load_and_backup_and_restore_resume_exactly(method, tmp_path):
     x = data(method)
     fit = dict(batch_size=4, shuffle=False, verbose=0)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
 
+    # A run killed after its first epoch (backed up at the epoch's end).
     reference = make(method, seed=0)
-    reference.fit(x, epochs=1, callbacks=callbacks(method), **fit)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        reference.fit(
+            x, epochs=2, callbacks=callbacks(method) + [backup, Interrupt()], **fit
+        )
     path = str(tmp_path / "model.keras")
     reference.save(path)
+    # The uninterrupted second epoch, from the same state.
     expected = reference.fit(x, epochs=1, callbacks=callbacks(method), **fit)
     expected = expected.history["loss"]
 
@@ -118,12 +125,6 @@ def test_save_load_and_backup_and_restore_resume_exactly(method, tmp_path):
     np.testing.assert_allclose(resumed.history["loss"], expected, rtol=1e-5)
     assert_same_state(loaded, reference, method)
 
-    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    killed = make(method, seed=0)
-    with pytest.raises(RuntimeError, match="interrupted"):
-        killed.fit(
-            x, epochs=2, callbacks=callbacks(method) + [backup, Interrupt()], **fit
-        )
     restarted = make(method, seed=7)  # other initial weights: all must be restored
     history = restarted.fit(x, epochs=2, callbacks=callbacks(method) + [backup], **fit)
     np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5)

@@ -1,0 +1,177 @@
+"""Peak memory and time per step of SimCLR with and without gradient caching.
+
+    KERAS_BACKEND=jax python benchmarks/gradient_cache.py [--steps N]
+    (or: python3 tasks.py bench gradient_cache)
+
+Configurations (issue section 4): the plain step at a batch of 256, the gradient-
+cached step at a global batch of 4096 in chunks of 256, and the plain step at 4096
+(if it fits). Model: SimCLR with a small conv encoder (two strided 3x3 convolutions,
+16 and 32 channels, global average pooling), a projection head without batch norm
+and the default augmenter (no blur), on random 32x32 images: no downloads.
+
+Each configuration runs in its own subprocess so that peaks do not mix. After one
+warm-up step (compilation), the child hands freed memory back to the kernel
+(`malloc_trim`), resets the peak-RSS counter (`/proc/self/clear_refs`), times
+`--steps` steps of `train_on_batch` and reports the peak resident memory above the
+resident memory before the timed steps: what the step itself needs (activations,
+gradients, workspace). Ratios are against the plain step at 256.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # Run from a checkout without `pip install -e .`.
+
+SIZE = 32
+CONFIGS = (  # (label, batch size, chunk size or None)
+    ("plain 256", 256, None),
+    ("cached 4096 / 256", 4096, 256),
+    ("plain 4096", 4096, None),
+)
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak():
+    """Resets VmHWM to the current RSS; False where the kernel does not allow it.
+
+    Memory freed after the warm-up step stays resident in malloc's arenas and would
+    hide the next steps' needs: `malloc_trim` hands it back to the kernel first.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def build_model(chunk_size):
+    import keras
+
+    from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter
+    from keras_contrastive.models import SimCLR
+
+    encoder = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+            keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
+    model = SimCLR(
+        encoder,
+        ProjectionHead(hidden_dims=(64,), output_dim=32, batch_norm=False),
+        SimCLRAugmenter(SIZE, blur=False, seed=0),
+        gradient_cache=chunk_size,
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    return model
+
+
+def child(batch_size, chunk_size, steps):
+    """Runs one configuration; prints a JSON line with its figures."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, SIZE, SIZE, 3))
+    x = x.astype("uint8")
+    model = build_model(chunk_size)
+    start = time.perf_counter()
+    model.train_on_batch(x)  # compiles
+    first = time.perf_counter() - start
+    exact = _reset_peak()
+    base_kib = _status_kib("VmRSS")
+    times, losses = [], []
+    for _ in range(steps):
+        start = time.perf_counter()
+        logs = model.train_on_batch(x, return_dict=True)
+        losses.append(float(logs["loss"]))
+        times.append(time.perf_counter() - start)
+    peak_kib = _status_kib("VmHWM")
+    print(
+        json.dumps(
+            {
+                "first_step_s": first,
+                "step_s": float(np.median(times)),
+                "peak_delta_mib": (peak_kib - base_kib) / 1024,
+                "peak_rss_mib": peak_kib / 1024,
+                "peak_exact": exact,
+                "loss": losses[-1],
+            }
+        )
+    )
+
+
+def run(label, batch_size, chunk_size, steps):
+    command = [sys.executable, __file__, "--child", str(batch_size), "--steps"]
+    command += [str(steps), "--chunk", str(chunk_size or 0)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"label": label, "error": f"exit {result.returncode}: {tail[0]}"}
+    return {"label": label, **json.loads(lines[-1])}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2, help="timed steps")
+    parser.add_argument("--skip-plain-large", action="store_true")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--chunk", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.chunk or None, args.steps)
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    print(f"backend: {backend}, {args.steps} timed steps each")
+    rows = []
+    for label, batch_size, chunk_size in CONFIGS:
+        if args.skip_plain_large and label == "plain 4096":
+            continue
+        rows.append(run(label, batch_size, chunk_size, args.steps))
+    base = rows[0]
+    header = (
+        f"{'configuration':<20}{'s/step':>9}{'x plain256':>12}"
+        f"{'peak MiB':>10}{'x plain256':>12}{'1st step s':>12}{'loss':>8}"
+    )
+    print(header)
+    for row in rows:
+        if "error" in row:
+            print(f"{row['label']:<20} did not run ({row['error']})")
+            continue
+        print(
+            f"{row['label']:<20}{row['step_s']:>9.2f}"
+            f"{row['step_s'] / base['step_s']:>12.2f}"
+            f"{row['peak_delta_mib']:>10.0f}"
+            f"{row['peak_delta_mib'] / base['peak_delta_mib']:>12.2f}"
+            f"{row['first_step_s']:>12.1f}{row['loss']:>8.3f}"
+        )
+    if not all(row.get("peak_exact", True) for row in rows):
+        print("note: peak RSS could not be reset; peaks include the warm-up step")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Runs every method on 1 and on 4 (virtual CPU) devices; saves both to an .npz.
+
+Started by tests/distribute/test_equality.py in a fresh process, because the device
+count must be set before the backend initialises:
+
+    KERAS_BACKEND=tensorflow python -m tests.distribute.replica_run OUT.npz
+    KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
+        python -m tests.distribute.replica_run OUT.npz
+
+TensorFlow runs the 4-device case under `MirroredStrategy` (4 logical CPUs, one
+replica each, so each step sees 2 of the 8 rows); JAX under
+`keras.distribution.DataParallel` (the step sees the batch sharded over 4 devices).
+Every run starts from the same weights and data; the test compares the results.
+"""
+
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+DEVICES = 4
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * DEVICES
+    )
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+from keras_contrastive import distribute, losses  # noqa: E402
+from keras_contrastive.layers import PredictionHead  # noqa: E402
+from keras_contrastive.models import (  # noqa: E402
+    BYOL,
+    ContrastiveModel,
+    MemoryBankModel,
+    MoCo,
+    SimCLR,
+)
+from tests.methods.helpers import linear_encoder, linear_head  # noqa: E402
+
+BATCH = 8  # the global batch: 2 rows per device
+VIEW_PAIR_LOSSES = ("nt_xent", "info_nce", "symmetric_info_nce", "binary_nce")
+VIEW_PAIR_LOSSES += ("debiased_nt_xent",)
+
+
+class GradientRecorder(keras.optimizers.Optimizer):
+    """Sets every variable to its (all-reduced) gradient: one step shows them."""
+
+    def __init__(self):
+        super().__init__(learning_rate=1.0, name="gradient_recorder")
+
+    def update_step(self, gradient, variable, learning_rate):
+        self.assign(variable, ops.cast(gradient, variable.dtype))
+
+
+class TwoTower(ContrastiveModel):
+    """Two linear towers on the two halves of each row; a view-pair loss."""
+
+    def __init__(self, loss_name, **kwargs):
+        super().__init__(**kwargs)
+        self.loss_fn = getattr(losses, loss_name)
+        self.encoder = keras.layers.Dense(4, name="tower_a")
+        self.tower_b = keras.layers.Dense(4, name="tower_b")
+
+    def call(self, x, training=False):
+        return self.encoder(x[:, :3])
+
+    def forward_pass(self, x, training=False):
+        return {"z_a": self.encoder(x[:, :3]), "z_b": self.tower_b(x[:, 3:])}
+
+    def compute_contrastive_loss(self, outputs):
+        return ops.mean(self.loss_fn(outputs["z_a"], outputs["z_b"]))
+
+
+class LabelledEmbedder(ContrastiveModel):
+    """A linear embedding of rows whose last column is the label; a metric loss."""
+
+    def __init__(self, loss, **kwargs):
+        super().__init__(**kwargs)
+        self.loss_object = loss
+        self.encoder = keras.layers.Dense(4, name="embedding")
+
+    def call(self, x, training=False):
+        return self.encoder(x[:, :-1])
+
+    def forward_pass(self, x, training=False):
+        labels = ops.cast(x[:, -1], "int32")
+        return {"embeddings": self.encoder(x[:, :-1]), "labels": labels}
+
+    def compute_contrastive_loss(self, outputs):
+        # A Keras loss object returns this replica's share of the global mean;
+        # the step wants the replica's own mean (it divides by the replica count).
+        share = self.loss_object(outputs["labels"], outputs["embeddings"])
+        return share * distribute.num_replicas()
+
+    def compute_contrastive_stats(self, outputs):
+        zero = ops.zeros(())
+        return {"contrastive_accuracy": zero, "embedding_std": zero}
+
+
+LABEL_LOSSES = {
+    "supervised_contrastive": lambda: losses.SupervisedContrastive(temperature=0.5),
+    "triplet_all": lambda: losses.TripletLoss(margin=1.0, mining="all"),
+    "triplet_semi_hard": lambda: losses.TripletLoss(margin=1.0, mining="semi-hard"),
+    "triplet_hard": lambda: losses.TripletLoss(margin=1.0, mining="hard"),
+    "lifted_structure": lambda: losses.LiftedStructureLoss(margin=1.0),
+    "contrastive": lambda: losses.ContrastiveLoss(margin=1.0),
+}
+
+
+def images(n, rng):
+    return rng.uniform(0, 255, (n, 2, 2, 1)).astype("float32")
+
+
+def cases(rng):
+    """name -> (model factory, x, optimizer factory, epochs, state to compare)."""
+    rows = rng.normal(size=(BATCH, 6)).astype("float32")
+    x = images(3 * BATCH, rng)  # 3 steps
+    ids = np.arange(3 * BATCH, dtype="int32")
+    identity = keras.layers.Identity
+
+    def sgd():
+        return keras.optimizers.SGD(0.5)
+
+    table = {
+        f"two_tower/{name}": (lambda name=name: TwoTower(name), rows, GradientRecorder)
+        for name in VIEW_PAIR_LOSSES
+    }
+    # Labels chosen so that the replicas (2 rows each) hold different numbers of
+    # positive pairs: their shares of the mean are unequal.
+    labelled = np.concatenate(
+        [rows[:, :4], np.array([0, 0, 1, 2, 0, 1, 1, 0], "float32")[:, None]], axis=1
+    )
+    for name, loss in LABEL_LOSSES.items():
+        table[f"labels/{name}"] = (
+            lambda loss=loss: LabelledEmbedder(loss()),
+            labelled,
+            GradientRecorder,
+        )
+    table["simclr"] = (
+        lambda: SimCLR(
+            linear_encoder(), projection_head=linear_head(), augmenter=identity()
+        ),
+        x[:BATCH],
+        GradientRecorder,
+    )
+    table["moco"] = (
+        lambda: MoCo(
+            linear_encoder(),
+            projection_head=linear_head(),
+            augmenter=identity(),
+            queue_size=20,
+            momentum=0.5,
+        ),
+        x,
+        sgd,
+    )
+    table["byol"] = (
+        lambda: BYOL(
+            linear_encoder(),
+            projection_head=linear_head(3),
+            prediction_head=PredictionHead(
+                hidden_dims=(), output_dim=3, batch_norm=False
+            ),
+            augmenter=identity(),
+            momentum=0.5,
+        ),
+        x,
+        sgd,
+    )
+    for loss in ("info_nce", "nce"):
+        table[f"memory_bank/{loss}"] = (
+            lambda loss=loss: MemoryBankModel(
+                linear_encoder(),
+                len(ids),
+                projection_head=linear_head(3),
+                augmenter=identity(),
+                num_negatives=16,
+                loss=loss,
+            ),
+            {"ids": ids, "images": x},
+            sgd,
+        )
+    return table
+
+
+_STRATEGY = []
+
+
+def distributed_scope():
+    if BACKEND == "tensorflow":
+        # One strategy for every case: collective-op keys clash between strategies
+        # created one after another in the same process.
+        if not _STRATEGY:
+            devices = [f"/cpu:{i}" for i in range(DEVICES)]
+            _STRATEGY.append(tf.distribute.MirroredStrategy(devices))
+        return _STRATEGY[0].scope()
+    if BACKEND == "jax":
+        import jax
+
+        assert len(jax.devices()) == DEVICES, jax.devices()
+        distribution = keras.distribution.DataParallel(devices=jax.devices())
+        return distribution.scope()
+    raise SystemExit(f"no multi-device run on {BACKEND}")
+
+
+def run(factory, x, optimizer, weights, scope):
+    with scope:
+        model = factory()
+        model.build_for(keras.tree.map_structure(lambda a: a[:BATCH], x))
+        # Every variable, seed-generator states included (get_weights skips them).
+        if weights is not None:
+            for variable, value in zip(model.variables, weights):
+                variable.assign(value)
+        start = [np.asarray(ops.convert_to_numpy(v)) for v in model.variables]
+        model.compile(optimizer=optimizer())
+        history = model.fit(x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    # Keyed by position: the two runs' layers get different unique names.
+    state = {
+        f"{i:02d}:{v.name}": np.asarray(ops.convert_to_numpy(v))
+        for i, v in enumerate(model.variables)
+    }
+    state["logged_loss"] = np.asarray(history.history["loss"][-1])
+    state["devices"] = np.asarray(devices_used(model))
+    return start, state
+
+
+def devices_used(model):
+    """How many devices the run really used (proof that it was distributed)."""
+    if BACKEND == "tensorflow":
+        return model.distribute_strategy.num_replicas_in_sync
+    return len(model.trainable_variables[0].value.sharding.device_set)
+
+
+def main(path):
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    out = {}
+    for name, (factory, x, optimizer) in cases(rng).items():
+        start, single = run(factory, x, optimizer, None, contextlib.nullcontext())
+        _, multi = run(factory, x, optimizer, start, distributed_scope())
+        for key, value in single.items():
+            out[f"{name}|single|{key}"] = value
+        for key, value in multi.items():
+            out[f"{name}|multi|{key}"] = value
+        print(name, "done", flush=True)
+    np.savez(path, **out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

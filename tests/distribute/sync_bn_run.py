@@ -1,0 +1,70 @@
+"""One SimCLR step with a batch-norm encoder on 1 and on 4 (virtual CPU) devices.
+
+Started by tests/distribute/test_sync_batch_norm.py in a fresh process (the device
+count must be set before the backend starts), like tests/distribute/replica_run.py,
+whose devices, strategy and `run` it reuses:
+
+    KERAS_BACKEND=tensorflow python -m tests.distribute.sync_bn_run OUT.npz
+    KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
+        python -m tests.distribute.sync_bn_run OUT.npz
+
+Two encoders, each stepped once with the optimizer that sets every variable to its
+(all-reduced) gradient, so that gradients and batch-norm moving statistics are
+compared: `plain` (`keras.layers.BatchNormalization`) and `synchronized` (the same
+encoder through `keras_contrastive.distribute.synchronize_batch_norm`). Results go
+to an .npz keyed `case|single|variable` and `case|multi|variable`.
+"""
+
+import contextlib
+import sys
+
+import keras
+import numpy as np
+
+from keras_contrastive.distribute import synchronize_batch_norm
+from keras_contrastive.models import SimCLR
+
+# Importing replica_run gives TensorFlow its 4 logical CPUs (importing Keras and
+# the library does not start TensorFlow's runtime, so this still comes in time).
+from tests.distribute.replica_run import (
+    BATCH,
+    GradientRecorder,
+    distributed_scope,
+    run,
+)
+from tests.methods.helpers import linear_head, random_images, tiny_encoder
+
+ENCODERS = {
+    "plain": lambda: tiny_encoder(batch_norm=True),
+    "synchronized": lambda: synchronize_batch_norm(tiny_encoder(batch_norm=True)),
+}
+
+
+def simclr(make_encoder):
+    return SimCLR(
+        make_encoder(),
+        projection_head=linear_head(),
+        augmenter=keras.layers.Identity(),
+    )
+
+
+def main(path):
+    keras.utils.set_random_seed(0)
+    x = random_images(np.random.default_rng(0), n=BATCH, size=8).astype("float32")
+    out = {}
+    for name, make_encoder in ENCODERS.items():
+        factory = lambda make_encoder=make_encoder: simclr(make_encoder)  # noqa: E731
+        start, single = run(
+            factory, x, GradientRecorder, None, contextlib.nullcontext()
+        )
+        _, multi = run(factory, x, GradientRecorder, start, distributed_scope())
+        for key, value in single.items():
+            out[f"{name}|single|{key}"] = value
+        for key, value in multi.items():
+            out[f"{name}|multi|{key}"] = value
+        print(name, "done", flush=True)
+    np.savez(path, **out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,88 @@
+"""Four devices, same answer: every loss, gradient and state update of a step on
+4 virtual CPU devices equals the single-device step on the same global batch.
+
+The runs happen in a subprocess (tests/distribute/replica_run.py) because the
+device count must be fixed before the backend starts: TensorFlow gets 4 logical
+CPUs under `MirroredStrategy` (each replica computes 2 of the 8 rows), JAX 4 host
+devices under `keras.distribution.DataParallel`. View-pair models are stepped
+once with an optimizer that sets each variable to its all-reduced gradient, so the
+comparison covers every gradient; MoCo, BYOL and the memory bank take 3 SGD steps
+and their queue, pointer, momentum copies and bank are compared.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CASES = [
+    "two_tower/nt_xent",
+    "two_tower/info_nce",
+    "two_tower/symmetric_info_nce",
+    "two_tower/binary_nce",
+    "two_tower/debiased_nt_xent",
+    "labels/supervised_contrastive",
+    "labels/triplet_all",
+    "labels/triplet_semi_hard",
+    "labels/triplet_hard",
+    "labels/lifted_structure",
+    "labels/contrastive",
+    "simclr",
+    "moco",
+    "byol",
+    "memory_bank/info_nce",
+    "memory_bank/nce",
+]
+
+pytestmark = pytest.mark.skipif(
+    BACKEND == "torch", reason="Keras 3.15 has no multi-device fit on torch"
+)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("replicas") / "runs.npz")
+    env = dict(os.environ, KERAS_BACKEND=BACKEND)
+    if BACKEND == "jax":
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.distribute.replica_run", path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _pairs(runs, case):
+    for key, single in runs.items():
+        name, run, variable = key.split("|")
+        if name == case and run == "single":
+            yield variable, single, runs[f"{case}|multi|{variable}"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_four_devices_equal_one(runs, case):
+    pairs = list(_pairs(runs, case))
+    assert pairs, f"no results for {case}"
+    for variable, single, multi in pairs:
+        if variable == "devices":
+            assert int(single) == 1 and int(multi) == 4, (single, multi)
+        elif single.dtype.kind in "fc":
+            # Relative to the variable's largest entry, floored at 0.1: a gradient
+            # that is 0 in theory (a bias under a translation-invariant distance
+            # loss) is pure round-off on both sides.
+            scale = max(float(np.max(np.abs(single))), 0.1)
+            error = float(np.max(np.abs(single - multi))) / scale
+            assert error <= 1e-5, f"{case}: {variable} differs by {error:.2e}"
+        else:  # queue pointer, seed states, counters
+            np.testing.assert_array_equal(single, multi, err_msg=f"{case}:{variable}")

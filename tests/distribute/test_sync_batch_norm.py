@@ -1,0 +1,222 @@
+"""`synchronize_batch_norm`: the copy computes what the original does, and on
+4 virtual devices it gives the single-device step where plain batch norm does not.
+
+The 4-device runs happen in a subprocess (tests/distribute/sync_bn_run.py), as in
+test_equality.py: TensorFlow with 4 logical CPUs under `MirroredStrategy`, JAX with
+4 host devices under `keras.distribution.DataParallel`.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_contrastive.distribute import synchronize_batch_norm
+from keras_contrastive.layers import ProjectionHead
+from tests.methods.helpers import to_numpy
+
+BACKEND = keras.backend.backend()
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EPSILON = 1e-3  # BatchNormalization's default
+
+
+def functional_with_nested_sequential():
+    """Dense -> BN -> [Dense -> BN] (a nested Sequential) -> ReLU."""
+    inputs = keras.Input((5,))
+    x = keras.layers.Dense(4, name="dense_a")(inputs)
+    x = keras.layers.BatchNormalization(name="bn_a")(x)
+    inner = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3, name="dense_b"),
+            keras.layers.BatchNormalization(name="bn_b"),
+        ],
+        name="inner",
+    )
+    outputs = keras.layers.ReLU()(inner(x))
+    return keras.Model(inputs, outputs)
+
+
+def randomize(model, rng):
+    """Random weights, moving variances > 0: the copy cannot match by default."""
+    for variable in model.variables:
+        value = rng.normal(size=variable.shape)
+        if "variance" in variable.path:
+            value = rng.uniform(0.5, 2.0, size=variable.shape)
+        variable.assign(value.astype(variable.dtype))
+
+
+def numpy_forward(model, x):
+    """The model's inference output in NumPy (float64), from its weights."""
+    inner = model.get_layer("inner")
+    blocks = [
+        (model.get_layer("dense_a"), model.get_layer("bn_a")),
+        (inner.get_layer("dense_b"), inner.get_layer("bn_b")),
+    ]
+    h = np.asarray(x, np.float64)
+    for dense, norm in blocks:
+        kernel, bias = (to_numpy(w).astype(np.float64) for w in dense.weights)
+        gamma, beta, mean, variance = (
+            to_numpy(w).astype(np.float64) for w in norm.weights
+        )
+        h = h @ kernel + bias
+        h = (h - mean) / np.sqrt(variance + EPSILON) * gamma + beta
+    return np.maximum(h, 0.0)
+
+
+def batch_norms(model):
+    return [
+        layer
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+
+
+@pytest.fixture
+def original_and_copy():
+    rng = np.random.default_rng(0)
+    model = functional_with_nested_sequential()
+    randomize(model, rng)
+    return model, synchronize_batch_norm(model), rng
+
+
+def test_copy_has_the_same_weights(original_and_copy):
+    model, copy, _ = original_and_copy
+    assert copy is not model
+    assert [w.shape for w in copy.weights] == [w.shape for w in model.weights]
+    for ours, theirs in zip(copy.weights, model.weights):
+        assert ours is not theirs
+        np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
+
+
+def test_copy_computes_the_original_inference_output(original_and_copy):
+    model, copy, rng = original_and_copy
+    x = rng.normal(size=(6, 5)).astype("float32")
+    expected = numpy_forward(model, x.astype(np.float64))
+    np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(copy(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_copy_trains_like_the_original_on_one_device(original_and_copy):
+    # Without a strategy the global batch is the local one: same batch statistics.
+    model, copy, rng = original_and_copy
+    x = rng.normal(size=(6, 5)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(copy(x, training=True)),
+        to_numpy(model(x, training=True)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    for ours, theirs in zip(batch_norms(copy), batch_norms(model)):
+        np.testing.assert_allclose(
+            to_numpy(ours.moving_variance), to_numpy(theirs.moving_variance), 1e-6
+        )
+
+
+def test_every_batch_norm_is_synchronized_where_keras_allows_it(original_and_copy):
+    model, copy, _ = original_and_copy
+    norms = batch_norms(copy)
+    assert len(norms) == 2  # the nested Sequential's included
+    # Keras accepts synchronized=True on TensorFlow only.
+    assert all(n.synchronized == (BACKEND == "tensorflow") for n in norms)
+    assert not any(n.synchronized for n in batch_norms(model))  # untouched
+
+
+def test_sequential_stays_sequential():
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(2)]
+    )
+    copy = synchronize_batch_norm(model)
+    assert isinstance(copy, keras.Sequential)
+    assert len(batch_norms(copy)) == 1
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.norm = keras.layers.BatchNormalization()
+
+    def call(self, x):
+        return self.norm(x)
+
+
+def test_subclassed_model_is_refused():
+    with pytest.raises(TypeError, match="Functional or Sequential"):
+        synchronize_batch_norm(Subclassed())
+
+
+def test_a_layer_is_refused():
+    with pytest.raises(TypeError, match="`model` must be"):
+        synchronize_batch_norm(keras.layers.BatchNormalization())
+
+
+def test_batch_norm_inside_a_custom_layer_is_refused():
+    model = keras.Sequential(
+        [keras.Input((4,)), ProjectionHead(hidden_dims=(4,), output_dim=2)]
+    )
+    with pytest.raises(TypeError, match="custom layer"):
+        synchronize_batch_norm(model)
+
+
+# ------------------------------------------------------------- 4 virtual devices
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("sync_bn") / "runs.npz")
+    env = dict(os.environ, KERAS_BACKEND=BACKEND)
+    if BACKEND == "jax":
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.distribute.sync_bn_run", path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def largest_error(runs, case):
+    """Max relative difference single vs 4 devices over gradients and BN state."""
+    errors = {}
+    for key, single in runs.items():
+        name, run, variable = key.split("|")
+        if name != case or run != "single":
+            continue
+        multi = runs[f"{case}|multi|{variable}"]
+        if variable == "devices":
+            assert int(single) == 1 and int(multi) == 4, (single, multi)
+        elif variable != "logged_loss":
+            scale = max(float(np.max(np.abs(single))), 1e-6)
+            errors[variable] = float(np.max(np.abs(single - multi))) / scale
+    assert len(errors) == 7, errors  # conv kernel, 4 BN variables, head kernel, bias
+    return max(errors.values()), errors
+
+
+needs_devices = pytest.mark.skipif(
+    BACKEND == "torch", reason="Keras 3.15 has no multi-device fit on torch"
+)
+
+
+@needs_devices
+def test_synchronized_batch_norm_equals_one_device(runs):
+    error, errors = largest_error(runs, "synchronized")
+    assert error <= 1e-5, errors
+
+
+@needs_devices
+def test_plain_batch_norm_on_four_devices(runs):
+    error, errors = largest_error(runs, "plain")
+    if BACKEND == "tensorflow":
+        # Each replica normalises with its own rows' statistics: another step.
+        assert error > 1e-2, errors
+    else:
+        # JAX DataParallel: the step sees the global batch; statistics are global.
+        assert error <= 1e-5, errors
