@@ -18,6 +18,11 @@ The strategy: `TPUStrategy` with `--tpu`; `MultiWorkerMirroredStrategy` when
 TF_CONFIG names more than one worker; `MirroredStrategy` over the local GPUs (or
 the `--virtual-devices` logical CPUs) otherwise.
 
+Known limitation: with Keras 3.15 and TensorFlow 2.21, `fit` under
+`MultiWorkerMirroredStrategy` fails inside Keras for any model (its per-replica
+log reduction, tensorflow/tensorflow#72388; reproduced with two local workers).
+The multi-worker path is kept for a fixed Keras; until then use one host or JAX.
+
 What it does (see docs/distributed.md):
 
 1. every worker loads the same bundled CIFAR-10 sample; Keras splits each global
@@ -129,7 +134,9 @@ def load_images(args):
             f"--global-batch-size {args.global_batch_size} exceeds the "
             f"{len(images)} images."
         )
-    return images[:usable]
+    # float32, not uint8: Keras 3.15 all-reduces the first batch (to build the
+    # model) and MultiWorkerMirroredStrategy's collectives have no uint8 kernel.
+    return images[:usable].astype("float32")
 
 
 def make_model(args, steps_per_epoch):

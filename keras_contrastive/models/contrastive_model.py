@@ -196,20 +196,18 @@ class ContrastiveModel(keras.Model):
     def test_step(self, *args):
         return backend_steps.TEST_STEPS[keras.backend.backend()](self, *args)
 
-    def compile(self, *args, jit_compile="auto", **kwargs):
-        super().compile(*args, jit_compile=jit_compile, **kwargs)
+    @property
+    def jit_compile(self):
         # The TensorFlow gradient-cache loops need dynamic shapes, which XLA lacks.
-        if (
-            self.gradient_cache is not None
-            and keras.backend.backend() == "tensorflow"
-            and self.jit_compile
-        ):
-            if jit_compile is True:
-                raise ValueError(
-                    "`gradient_cache` does not run under XLA on TensorFlow; compile "
-                    "with `jit_compile=False` (or 'auto'). Received: jit_compile=True"
-                )
-            self.jit_compile = False
+        # (A property, not a `compile` override: Keras only restores the compile
+        # state of saved models whose `compile` is its own.)
+        if self.gradient_cache is not None and keras.backend.backend() == "tensorflow":
+            return False
+        return super().jit_compile
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        keras.Model.jit_compile.fset(self, value)
 
     def get_config(self):
         config = super().get_config()

@@ -25,8 +25,15 @@ def conv_encoder():
 
 def test_short_fit_on_cifar_beats_random_init():
     (x_train, y_train), (x_val, y_val) = load_cifar10_sample()
-    x_train, y_train = x_train[:1024], y_train[:1024]
-    x_val, y_val = x_val[:500], y_val[:500]
+    # The sample is stored class by class: random subsets cover all ten classes.
+    rng = np.random.default_rng(0)
+    train, val = rng.permutation(len(x_train))[:1024], rng.permutation(len(x_val))[:500]
+    x_train, y_train, x_val, y_val = (
+        x_train[train],
+        y_train[train],
+        x_val[val],
+        y_val[val],
+    )
     encoder = conv_encoder()
 
     def knn_accuracy():
