@@ -11,6 +11,8 @@ functions and never asks which backend or strategy it runs under:
 - `replica_offset(local_batch_size)`: where this replica's rows start in `gather`.
 - `gather(x)`: every replica's rows, concatenated in replica order, with gradients
   flowing back to the replica that owns each row.
+- `replica_seed(seed_generator)`: a seed for a random draw that differs on every
+  replica (augmentation, MoCHi), the generator itself on one replica.
 - `sum_over_replicas(x)`: a count or normaliser summed over the replicas.
 - `scale_loss(loss)`: the loss each replica differentiates, so that the
   all-reduced (summed) gradients are those of the global mean loss.
@@ -28,6 +30,7 @@ from keras_contrastive.distribute.replicas import (
     num_replicas,
     replica_id,
     replica_offset,
+    replica_seed,
     scale_loss,
     sum_over_replicas,
 )
@@ -42,6 +45,7 @@ __all__ = [
     "num_replicas",
     "replica_id",
     "replica_offset",
+    "replica_seed",
     "scale_loss",
     "scaled_learning_rate",
     "sum_over_replicas",

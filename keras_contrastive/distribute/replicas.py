@@ -81,6 +81,47 @@ def scale_loss(loss):
     return loss if replicas == 1 else loss * (1.0 / replicas)
 
 
+class _DrawnSeed(keras.random.SeedGenerator):
+    """A seed already drawn, in the form `keras.random` ops accept.
+
+    Made per call inside a step; it owns no state variable (the generator it was
+    drawn from does), so nothing is tracked or saved.
+    """
+
+    def __init__(self, value):  # no SeedGenerator state: deliberately no super()
+        self._value = value
+
+    def next(self, ordered=True):
+        return self._value
+
+
+# Separates the replicas' streams: replica r seeds its draws with the generator's
+# seed + r * _REPLICA_STRIDE (in the half of the seed that the counter never moves).
+_REPLICA_STRIDE = 7919
+
+
+def replica_seed(seed_generator):
+    """The seed of a `keras.random` draw that differs on every replica.
+
+    Seed generators are model state, replicated under `tf.distribute`, so every
+    replica would draw the *same* numbers for its own rows (replica 0's row 0 and
+    replica 1's row 0 would get the same crop). This folds the replica's index into
+    the seed. On one replica it returns `seed_generator` itself, so single-device
+    draws are unchanged.
+
+    Args:
+        seed_generator: a `keras.random.SeedGenerator`; advanced by one draw.
+
+    Returns:
+        Something to pass as `seed=` to a `keras.random` op.
+    """
+    if num_replicas() == 1:
+        return seed_generator
+    seed = seed_generator.next()
+    shift = ops.cast(replica_id(), seed.dtype) * _REPLICA_STRIDE
+    return _DrawnSeed(seed + ops.stack([shift, ops.zeros_like(shift)]))
+
+
 def check_supported():
     """Raises where the current backend cannot run the requested distribution."""
     if keras.backend.backend() != "torch":

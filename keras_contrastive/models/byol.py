@@ -22,9 +22,6 @@ from keras_contrastive.models.momentum import (
 )
 from keras_contrastive.models.simclr import check_features, check_image_batch
 
-_serialize = keras.saving.serialize_keras_object
-_deserialize = keras.saving.deserialize_keras_object
-
 
 class _PredictorModel(ContrastiveModel):
     """An online network with a predictor regressing a target network's projection.
@@ -32,6 +29,8 @@ class _PredictorModel(ContrastiveModel):
     Shared by BYOL and SimSiam, which differ only in their target network
     (`_targets`) and its post-step update.
     """
+
+    nested_config = ("encoder", "projection_head", "prediction_head", "augmenter")
 
     def __init__(
         self,
@@ -134,24 +133,6 @@ class _PredictorModel(ContrastiveModel):
             # Collapse monitor on the online projection (SimSiam, fig. 2).
             "embedding_std": embedding_std(outputs["z_a"]),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            encoder=_serialize(self.encoder),
-            projection_head=_serialize(self.projection_head),
-            prediction_head=_serialize(self.prediction_head),
-            augmenter=_serialize(self.augmenter),
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "projection_head", "prediction_head", "augmenter"):
-            if config.get(key) is not None:
-                config[key] = _deserialize(config[key])
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")

@@ -111,6 +111,10 @@ class ContrastiveModel(keras.Model):
 
     #: The smallest batch a method's loss is defined for (in-batch negatives).
     min_batch_size = 2
+    #: Constructor arguments that are Keras objects (networks, augmenter), stored
+    #: as attributes of the same name: saved nested by `get_config`, rebuilt by
+    #: `from_config`.
+    nested_config = ()
     #: Whether `forward_pass` is row-wise (outputs of row chunks concatenate to the
     #: full batch's), which gradient caching needs.
     supports_gradient_cache = False
@@ -211,11 +215,21 @@ class ContrastiveModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        for key in self.nested_config:
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         if self.gradient_cache is not None:
             config["gradient_cache"] = keras.saving.serialize_keras_object(
                 self.gradient_cache
             )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in cls.nested_config:
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
 
     def call(self, inputs, training=False):
         return self.encoder(inputs, training=training)

@@ -17,12 +17,10 @@ from keras_contrastive.models.momentum import (
     check_momentum,
     check_saved_shape,
     l2_normalize,
+    unit_rows,
 )
 from keras_contrastive.models.peek import first_input
 from keras_contrastive.models.simclr import check_features, check_image_batch
-
-_serialize = keras.saving.serialize_keras_object
-_deserialize = keras.saving.deserialize_keras_object
 
 #: Added to masked logits: exp(-BIG) is exactly 0 yet everything stays finite.
 _BIG = 1e9
@@ -34,10 +32,6 @@ _PAIR_HINT = (
     "dataset yielding `{'ids': ids, 'images': images}` dicts (a dataset yielding "
     "`(ids, images)` pairs is read by Keras as (x, y); yield `((ids, images),)`)."
 )
-
-
-def _unit_rows(shape, dtype=None):
-    return l2_normalize(keras.random.normal(shape, dtype="float32"))
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -70,7 +64,7 @@ class MemoryBank(keras.layers.Layer):
         self.entries = self.add_weight(
             shape=(num_examples, dim),
             dtype="float32",
-            initializer=_unit_rows,
+            initializer=unit_rows,
             trainable=False,
             name="entries",
         )
@@ -248,6 +242,8 @@ class MemoryBankModel(ContrastiveModel):
     model.fit((ids, images), batch_size=16, epochs=1, verbose=0)
     ```
     """
+
+    nested_config = ("encoder", "projection_head", "augmenter")
 
     def __init__(
         self,
@@ -536,10 +532,7 @@ class MemoryBankModel(ContrastiveModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            encoder=_serialize(self.encoder),
             num_examples=self.num_examples,
-            projection_head=_serialize(self.projection_head),
-            augmenter=_serialize(self.augmenter),
             num_negatives=self.num_negatives,
             temperature=self.temperature,
             bank_momentum=self.bank_momentum,
@@ -547,14 +540,6 @@ class MemoryBankModel(ContrastiveModel):
             seed=self.seed,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "projection_head", "augmenter"):
-            if config.get(key) is not None:
-                config[key] = _deserialize(config[key])
-        return cls(**config)
 
 
 def _holds_arrays(data):

@@ -20,9 +20,6 @@ from keras_contrastive.models.momentum import (
 )
 from keras_contrastive.models.simclr import check_features, check_image_batch
 
-_serialize = keras.saving.serialize_keras_object
-_deserialize = keras.saving.deserialize_keras_object
-
 
 def _check_positive_int(value, name):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -182,6 +179,8 @@ class MoCo(ContrastiveModel):
     ```
     """
 
+    nested_config = ("encoder", "projection_head", "augmenter", "hard_negative_mixing")
+
     def __init__(
         self,
         encoder,
@@ -282,7 +281,8 @@ class MoCo(ContrastiveModel):
         permutation = None
         if self.batch_norm_groups > 1:
             permutation = keras.random.shuffle(
-                ops.arange(ops.shape(view)[0]), seed=self.seed_generator
+                ops.arange(ops.shape(view)[0]),
+                seed=distribute.replica_seed(self.seed_generator),
             )
         features = encode_in_groups(
             self.key_encoder, view, self.batch_norm_groups, training, permutation
@@ -327,7 +327,7 @@ class MoCo(ContrastiveModel):
             num_hard=mixing.num_hard,
             num_synthetic=mixing.num_synthetic,
             num_query_mixes=mixing.num_query_mixes,
-            seed=self.seed_generator,
+            seed=distribute.replica_seed(self.seed_generator),
         )
         return ops.stop_gradient(synthetic)
 
@@ -389,23 +389,11 @@ class MoCo(ContrastiveModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            encoder=_serialize(self.encoder),
-            projection_head=_serialize(self.projection_head),
-            augmenter=_serialize(self.augmenter),
             queue_size=self.queue_size,
             momentum=self.momentum,
             temperature=self.temperature,
-            hard_negative_mixing=_serialize(self.hard_negative_mixing),
             symmetric=self.symmetric,
             batch_norm_groups=self.batch_norm_groups,
             seed=self.seed,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "projection_head", "augmenter", "hard_negative_mixing"):
-            if config.get(key) is not None:
-                config[key] = _deserialize(config[key])
-        return cls(**config)

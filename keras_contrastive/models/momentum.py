@@ -27,15 +27,18 @@ import math
 import keras
 from keras import ops
 
+from keras_contrastive.losses._common import l2_normalize as normalize_rows
+from keras_contrastive.losses._common import to_float32
+
 _PACKAGE = "keras_contrastive"
 
 SCHEDULES = ("cosine", "linear", "constant")
 
 
 def l2_normalize(x):
-    """Row-wise x / ||x|| in float32 (zero rows stay zero)."""
-    x = ops.cast(x, "float32")
-    return x * ops.rsqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
+    """Row-wise x / ||x|| in float32 (zero rows stay zero): what queues and banks
+    store, whatever the compute dtype."""
+    return normalize_rows(to_float32(x))
 
 
 def check_momentum(value, name="momentum"):
@@ -301,8 +304,9 @@ def check_saved_shape(layer, store, expected, message):
         raise ValueError(error)
 
 
-def _unit_rows(shape, dtype=None):
-    """Random unit vectors: MoCo's initial queue (He et al. 2020, official code)."""
+def unit_rows(shape, dtype=None):
+    """Random unit vectors (a Keras initializer): the initial MoCo queue and memory
+    bank, as in He et al.'s and Wu et al.'s code."""
     return l2_normalize(keras.random.normal(shape, dtype="float32"))
 
 
@@ -343,7 +347,7 @@ class FeatureQueue(keras.layers.Layer):
         self.keys = self.add_weight(
             shape=(size, dim),
             dtype="float32",
-            initializer=_unit_rows,
+            initializer=unit_rows,
             trainable=False,
             name="keys",
         )

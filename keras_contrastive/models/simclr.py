@@ -14,9 +14,6 @@ from keras_contrastive.models.contrastive_model import (
     top1_accuracy,
 )
 
-_serialize = keras.saving.serialize_keras_object
-_deserialize = keras.saving.deserialize_keras_object
-
 
 def check_image_batch(shape, channels=None):
     """Raises a ValueError unless `shape` is (batch, height, width, channels)."""
@@ -90,6 +87,8 @@ class SimCLR(ContrastiveModel):
     #: Both views of a row depend on that row only (without batch norm).
     supports_gradient_cache = True
 
+    nested_config = ("encoder", "projection_head", "augmenter")
+
     def __init__(
         self, encoder, projection_head=None, augmenter=None, temperature=0.5, **kwargs
     ):
@@ -157,17 +156,6 @@ class SimCLR(ContrastiveModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            encoder=_serialize(self.encoder),
-            projection_head=_serialize(self.projection_head),
-            augmenter=_serialize(self.augmenter),
             temperature=self.temperature,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "projection_head", "augmenter"):
-            if config.get(key) is not None:
-                config[key] = _deserialize(config[key])
-        return cls(**config)

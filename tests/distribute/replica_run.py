@@ -237,6 +237,36 @@ def devices_used(model):
     return len(model.trainable_variables[0].value.sharding.device_set)
 
 
+def replica_views(rng):
+    """SimCLR views of one image repeated 8 times, made on 4 TF replicas (2 each).
+
+    Each replica must draw its own crops and colours: with the replicated seed
+    generator alone, every replica would repeat replica 0's two views.
+    """
+    from keras_contrastive.layers import SimCLRAugmenter
+
+    image = rng.uniform(0, 255, (1, 8, 8, 3)).astype("float32")
+    images = np.repeat(image, BATCH, axis=0)
+    strategy = _STRATEGY[0]
+    with strategy.scope():
+        augmenter = SimCLRAugmenter((8, 8), blur=False, seed=3)
+    per_replica = BATCH // DEVICES
+    local = strategy.experimental_distribute_values_from_function(
+        lambda context: images[
+            context.replica_id_in_sync_group * per_replica : (
+                context.replica_id_in_sync_group + 1
+            )
+            * per_replica
+        ]
+    )
+    views = strategy.run(
+        tf.function(lambda x: augmenter(x, training=True)), args=(local,)
+    )
+    return np.concatenate(
+        [v.numpy() for v in strategy.experimental_local_results(views)]
+    )
+
+
 def main(path):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
@@ -249,6 +279,8 @@ def main(path):
         for key, value in multi.items():
             out[f"{name}|multi|{key}"] = value
         print(name, "done", flush=True)
+    if BACKEND == "tensorflow":
+        out["augmentation|multi|views"] = replica_views(rng)
     np.savez(path, **out)
 
 

@@ -86,3 +86,12 @@ def test_four_devices_equal_one(runs, case):
             assert error <= 1e-5, f"{case}: {variable} differs by {error:.2e}"
         else:  # queue pointer, seed states, counters
             np.testing.assert_array_equal(single, multi, err_msg=f"{case}:{variable}")
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="replicas run the step on TF")
+def test_replicas_draw_their_own_augmentations(runs):
+    # One image repeated 8 times, 2 rows on each of 4 replicas: all 8 views differ.
+    views = runs["augmentation|multi|views"].reshape(8, -1)
+    distances = np.abs(views[:, None] - views[None]).max(axis=-1)
+    off_diagonal = distances[~np.eye(8, dtype=bool)]
+    assert off_diagonal.min() > 1.0, np.round(distances, 1)

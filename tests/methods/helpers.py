@@ -20,6 +20,27 @@ class BatchSizeSpy(keras.layers.Layer):
         return x
 
 
+@keras.saving.register_keras_serializable(package="tests_methods")
+class Linear(keras.layers.Layer):
+    """x W with a trainable kernel and no bias: a toy encoder with NumPy-checkable
+    outputs."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], self.units), initializer="glorot_uniform"
+        )
+
+    def call(self, x):
+        return ops.matmul(ops.cast(x, self.compute_dtype), self.kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
 def tiny_encoder(size=8, channels=3, filters=4, batch_norm=True, spy=False):
     layers = [
         keras.Input((size, size, channels)),

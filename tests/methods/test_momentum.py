@@ -16,25 +16,7 @@ from keras_contrastive.models.momentum import (
     momentum_copy,
     scheduled_momentum,
 )
-from tests.methods.helpers import to_numpy, unit
-
-
-@keras.saving.register_keras_serializable(package="tests_methods")
-class Linear(keras.layers.Layer):
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units), initializer="glorot_uniform"
-        )
-
-    def call(self, x):
-        return ops.matmul(ops.cast(x, self.compute_dtype), self.kernel)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
+from tests.methods.helpers import Linear, to_numpy, unit
 
 
 class ToyMomentumMethod(ContrastiveModel):

@@ -6,20 +6,7 @@ import pytest
 from keras import ops
 
 from keras_contrastive.models import ContrastiveModel
-
-
-class LinearEncoder(keras.layers.Layer):
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units), initializer="glorot_uniform"
-        )
-
-    def call(self, x):
-        return ops.matmul(ops.cast(x, self.compute_dtype), self.kernel)
+from tests.methods.helpers import Linear
 
 
 class ToyMethod(ContrastiveModel):
@@ -27,7 +14,7 @@ class ToyMethod(ContrastiveModel):
 
     def __init__(self, units=3, **kwargs):
         super().__init__(**kwargs)
-        self.encoder = LinearEncoder(units)
+        self.encoder = Linear(units)
         self.offset = 0.5
         self.post_steps = None
 

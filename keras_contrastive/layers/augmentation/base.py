@@ -21,6 +21,7 @@ from keras.src.layers.preprocessing.data_layer import DataLayer
 from keras.src.utils import jax_utils
 from keras.src.utils.backend_utils import DynamicBackend
 
+from keras_contrastive.distribute import replica_seed
 from keras_contrastive.layers.augmentation._validation import (
     check_seed,
     check_value_range,
@@ -177,7 +178,9 @@ class ImageAugmentationLayer(DataLayer):
             # is pure and the stream is the one the generator gives elsewhere.
             seeds = tuple(generator.next() for _ in range(self.num_random_ops))
             return run_compiled(self, self.draw_and_transform, images, seeds)
-        return self.draw_and_transform(images, (generator,) * self.num_random_ops)
+        # Under tf.distribute each replica draws its own numbers for its rows.
+        seeds = tuple(replica_seed(generator) for _ in range(self.num_random_ops))
+        return self.draw_and_transform(images, seeds)
 
     def passthrough(self, images):
         return images

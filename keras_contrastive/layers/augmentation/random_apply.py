@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_contrastive.distribute import replica_seed
 from keras_contrastive.layers.augmentation._validation import check_rate, check_seed
 from keras_contrastive.layers.augmentation.base import (
     DataLayer,
@@ -84,7 +85,7 @@ class RandomApply(DataLayer):
             return run_compiled(
                 self, self.select, applied, kept, generator.next(), key=key
             )
-        return self.select(applied, kept, generator)
+        return self.select(applied, kept, replica_seed(generator))
 
     def select(self, applied, kept, seed):
         """Per sample, `applied` with probability `rate`, else `kept`."""
