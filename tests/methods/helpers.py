@@ -141,3 +141,35 @@ def knn_accuracy(encoder, train, test, k=50):
     test_emb = encoder.predict(test[0], batch_size=512, verbose=0)
     predicted = to_numpy(knn_classify(train_emb, train[1], test_emb, k=k))
     return float(np.mean(predicted == test[1]))
+
+
+def conv_encoder(size):
+    """Two conv-BN-ReLU blocks (16, 32 channels) for the short learning tests."""
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Rescaling(1 / 127.5, offset=-1),
+            keras.layers.Conv2D(16, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
+
+
+def split_cifar(size, num_train=2048):
+    """(train, queries) of the bundled sample at `size`: a random `num_train`
+    training images (the sample is stored class by class, so every class is in),
+    and as kNN queries the other training images plus the 1,000 held-out ones."""
+    (x_train, y_train), (x_test, y_test) = cifar_sample(size)
+    rows = np.random.default_rng(0).permutation(len(x_train))
+    train = (x_train[rows[:num_train]], y_train[rows[:num_train]])
+    queries = (
+        np.concatenate([x_test, x_train[rows[num_train:]]]),
+        np.concatenate([y_test, y_train[rows[num_train:]]]),
+    )
+    return train, queries

@@ -13,40 +13,15 @@ import pytest
 
 from keras_contrastive.layers import PredictionHead, ProjectionHead, SimCLRAugmenter
 from keras_contrastive.models.byol import BYOL, SimSiam
-from tests.methods.helpers import cifar_sample, knn_accuracy
+from tests.methods.helpers import conv_encoder, knn_accuracy, split_cifar
 
 SIZE = 8
 
 
-def conv_encoder():
-    return keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Rescaling(1 / 127.5, offset=-1),
-            keras.layers.Conv2D(16, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-        ]
-    )
-
-
 @pytest.mark.parametrize("cls", [BYOL, SimSiam])
 def test_no_collapse_and_knn_beats_random_init(cls):
-    (x_train, y_train), (x_test, y_test) = cifar_sample(SIZE)
-    # The sample is stored class by class: train on a random subset of 2,048 and
-    # query the kNN with the other 1,952 and the 1,000 held-out images.
-    rows = np.random.default_rng(0).permutation(len(x_train))
-    train = (x_train[rows[:2048]], y_train[rows[:2048]])
-    val = (
-        np.concatenate([x_test, x_train[rows[2048:]]]),
-        np.concatenate([y_test, y_train[rows[2048:]]]),
-    )
-    encoder = conv_encoder()
+    train, val = split_cifar(SIZE)
+    encoder = conv_encoder(SIZE)
     random_init = knn_accuracy(encoder, train, val, k=20)
     kwargs = {"momentum": 0.9} if cls is BYOL else {}
     model = cls(
