@@ -18,7 +18,8 @@ functions and never asks which backend or strategy it runs under:
   all-reduced (summed) gradients are those of the global mean loss.
 - `check_supported()`: raises a clear error where the backend cannot run the
   requested distribution (PyTorch multi-device `fit` is not in Keras 3.15).
-- `scaled_learning_rate(base, global_batch_size, rule)`: SimCLR's linear or
+- `scaled_learning_rate(base, global_batch_size, rule)` (the one of
+  `keras_contrastive.optimizers`, offered here too): SimCLR's linear or
   square-root learning-rate scaling with the global batch.
 - `synchronize_batch_norm(model)`: a copy of a Functional or Sequential model whose
   batch norms use global-batch statistics under `tf.distribute`.

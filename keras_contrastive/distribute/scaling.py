@@ -1,71 +1,9 @@
 """Scaling out: the learning rate for a global batch, and synchronised batch norm."""
 
-import numbers
-
 import keras
 
-from keras_contrastive.optimizers import schedules
-
-
-def scaled_learning_rate(
-    base_learning_rate, global_batch_size, rule="linear", base_batch_size=None
-):
-    """The learning rate for a global batch, by SimCLR's linear or square-root rule.
-
-    SimCLR (Chen et al. 2020, appendix B.1) scales the LARS learning rate with
-    the global batch size `B` (the sum of every replica's batch) in one of two
-    ways:
-
-    - `rule="linear"`: `lr = base_learning_rate * B / base_batch_size`, with
-      `base_batch_size=256` by default (SimCLR: `0.3 * B / 256`, 4.8 at 4096);
-    - `rule="sqrt"`: `lr = base_learning_rate * sqrt(B / base_batch_size)`, with
-      `base_batch_size=1` by default, i.e. `base_learning_rate * sqrt(B)`
-      (SimCLR: `0.075 * sqrt(B)`, also 4.8 at 4096; the better rule for small
-      batches and long runs).
-
-    With the defaults this is `keras_contrastive.optimizers.scaled_learning_rate`.
-    Pass `base_batch_size` to state the batch at which `base_learning_rate` was
-    tuned instead: `scaled_learning_rate(0.3, 1024, "sqrt", base_batch_size=256)`
-    is 0.6, the rate tuned at 256 carried to 1024 by the square-root rule.
-
-    Args:
-        base_learning_rate: Float >= 0, the rate at `base_batch_size`.
-        global_batch_size: Int >= 1, the batch of one optimizer step summed over
-            every replica and worker (not the per-replica batch).
-        rule: `"linear"` or `"sqrt"`. Defaults to `"linear"`.
-        base_batch_size: Int >= 1, the reference batch of `base_learning_rate`.
-            `None` (default) means SimCLR's reference: 256 for `"linear"`, 1 for
-            `"sqrt"`.
-
-    Returns:
-        The scaled learning rate, a Python float.
-
-    Example:
-
-    ```python
-    from keras_contrastive.distribute import scaled_learning_rate
-    from keras_contrastive.optimizers import LARS
-
-    scaled_learning_rate(0.3, 4096)  # 4.8
-    scaled_learning_rate(0.075, 4096, rule="sqrt")  # 4.8
-    optimizer = LARS(scaled_learning_rate(0.3, 1024), weight_decay=1e-6)
-    ```
-    """
-    _check_batch_size("global_batch_size", global_batch_size)
-    if base_batch_size is not None:
-        _check_batch_size("base_batch_size", base_batch_size)
-    # Each rule is `base * f(B)` with SimCLR's f(B) = B / 256 or sqrt(B); the
-    # optimizers module holds those formulas (and checks the other arguments).
-    rate = schedules.scaled_learning_rate(base_learning_rate, global_batch_size, rule)
-    if base_batch_size is None:
-        return rate
-    # Another reference batch B0: base * f(B) / f(B0) (f(B0) = the rate of 1 at B0).
-    return rate / schedules.scaled_learning_rate(1.0, base_batch_size, rule)
-
-
-def _check_batch_size(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+# One implementation, offered here too: a global batch is what scaling out is about.
+from keras_contrastive.optimizers.schedules import scaled_learning_rate  # noqa: F401
 
 
 def synchronize_batch_norm(model):

@@ -130,18 +130,35 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def scaled_learning_rate(base_learning_rate, batch_size, rule="linear"):
-    """SimCLR's learning-rate scaling with the batch size.
+def scaled_learning_rate(
+    base_learning_rate, global_batch_size, rule="linear", base_batch_size=None
+):
+    """The learning rate for a global batch, by SimCLR's linear or square-root rule.
 
-    `rule="linear"`: `base_learning_rate * batch_size / 256` (SimCLR with
-    base 0.3 gives 4.8 at batch 4096); `rule="sqrt"`:
-    `base_learning_rate * sqrt(batch_size)` (SimCLR's choice for small
-    batches and long runs, base 0.075).
+    SimCLR (Chen et al. 2020, appendix B.1) scales the LARS learning rate with
+    the global batch size `B` (the sum of every replica's batch) in one of two
+    ways:
+
+    - `rule="linear"`: `lr = base_learning_rate * B / base_batch_size`, with
+      `base_batch_size=256` by default (SimCLR: `0.3 * B / 256`, 4.8 at 4096);
+    - `rule="sqrt"`: `lr = base_learning_rate * sqrt(B / base_batch_size)`, with
+      `base_batch_size=1` by default, i.e. `base_learning_rate * sqrt(B)`
+      (SimCLR: `0.075 * sqrt(B)`, also 4.8 at 4096; the better rule for small
+      batches and long runs).
+
+    Pass `base_batch_size` to state the batch at which `base_learning_rate` was
+    tuned instead: `scaled_learning_rate(0.3, 1024, "sqrt", base_batch_size=256)`
+    is 0.6, the rate tuned at 256 carried to 1024 by the square-root rule.
+    `keras_contrastive.distribute.scaled_learning_rate` is this function.
 
     Args:
-        base_learning_rate: Float >= 0.
-        batch_size: Int >= 1, the global batch size.
+        base_learning_rate: Float >= 0, the rate at `base_batch_size`.
+        global_batch_size: Int >= 1, the batch of one optimizer step summed over
+            every replica and worker (not the per-replica batch).
         rule: `"linear"` or `"sqrt"`. Defaults to `"linear"`.
+        base_batch_size: Int >= 1, the reference batch of `base_learning_rate`.
+            `None` (default) means SimCLR's reference: 256 for `"linear"`, 1 for
+            `"sqrt"`.
 
     Returns:
         The scaled learning rate, a Python float.
@@ -149,10 +166,11 @@ def scaled_learning_rate(base_learning_rate, batch_size, rule="linear"):
     Example:
 
     ```python
-    from keras_contrastive.optimizers import scaled_learning_rate
+    from keras_contrastive.optimizers import LARS, scaled_learning_rate
 
     scaled_learning_rate(0.3, 4096)  # 4.8
     scaled_learning_rate(0.075, 4096, rule="sqrt")  # 4.8
+    optimizer = LARS(scaled_learning_rate(0.3, 1024), weight_decay=1e-6)
     ```
     """
     if not _is_real(base_learning_rate) or not base_learning_rate >= 0:
@@ -160,12 +178,22 @@ def scaled_learning_rate(base_learning_rate, batch_size, rule="linear"):
             "`base_learning_rate` must be a float >= 0. "
             f"Received: base_learning_rate={base_learning_rate!r}"
         )
-    if not _is_int(batch_size) or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}"
-        )
-    if rule == "linear":
-        return float(base_learning_rate) * batch_size / 256.0
+    _check_batch_size("global_batch_size", global_batch_size)
+    if rule not in _REFERENCE_BATCH:
+        raise ValueError(f"`rule` must be 'linear' or 'sqrt'. Received: rule={rule!r}")
+    if base_batch_size is None:
+        base_batch_size = _REFERENCE_BATCH[rule]
+    _check_batch_size("base_batch_size", base_batch_size)
+    ratio = global_batch_size / base_batch_size
     if rule == "sqrt":
-        return float(base_learning_rate) * math.sqrt(batch_size)
-    raise ValueError(f"`rule` must be 'linear' or 'sqrt'. Received: rule={rule!r}")
+        ratio = math.sqrt(ratio)
+    return float(base_learning_rate) * ratio
+
+
+# SimCLR's reference batch of each rule: 0.3 * B / 256 and 0.075 * sqrt(B / 1).
+_REFERENCE_BATCH = {"linear": 256, "sqrt": 1}
+
+
+def _check_batch_size(name, value):
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")

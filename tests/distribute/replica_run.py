@@ -267,11 +267,10 @@ def replica_views(rng):
     )
 
 
-def main(path):
-    rng = np.random.default_rng(0)
-    keras.utils.set_random_seed(0)
+def run_cases(cases):
+    """Each case on one device, then on 4 from the same start: `case|run|name`."""
     out = {}
-    for name, (factory, x, optimizer) in cases(rng).items():
+    for name, (factory, x, optimizer) in cases.items():
         start, single = run(factory, x, optimizer, None, contextlib.nullcontext())
         _, multi = run(factory, x, optimizer, start, distributed_scope())
         for key, value in single.items():
@@ -279,6 +278,13 @@ def main(path):
         for key, value in multi.items():
             out[f"{name}|multi|{key}"] = value
         print(name, "done", flush=True)
+    return out
+
+
+def main(path):
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    out = run_cases(cases(rng))
     if BACKEND == "tensorflow":
         out["augmentation|multi|views"] = replica_views(rng)
     np.savez(path, **out)

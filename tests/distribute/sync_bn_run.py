@@ -2,7 +2,7 @@
 
 Started by tests/distribute/test_sync_batch_norm.py in a fresh process (the device
 count must be set before the backend starts), like tests/distribute/replica_run.py,
-whose devices, strategy and `run` it reuses:
+whose devices, strategy and `run_cases` it reuses:
 
     KERAS_BACKEND=tensorflow python -m tests.distribute.sync_bn_run OUT.npz
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
@@ -15,7 +15,6 @@ encoder through `keras_contrastive.distribute.synchronize_batch_norm`). Results 
 to an .npz keyed `case|single|variable` and `case|multi|variable`.
 """
 
-import contextlib
 import sys
 
 import keras
@@ -26,12 +25,7 @@ from keras_contrastive.models import SimCLR
 
 # Importing replica_run gives TensorFlow its 4 logical CPUs (importing Keras and
 # the library does not start TensorFlow's runtime, so this still comes in time).
-from tests.distribute.replica_run import (
-    BATCH,
-    GradientRecorder,
-    distributed_scope,
-    run,
-)
+from tests.distribute.replica_run import BATCH, GradientRecorder, run_cases
 from tests.methods.helpers import linear_head, random_images, tiny_encoder
 
 ENCODERS = {
@@ -51,19 +45,11 @@ def simclr(make_encoder):
 def main(path):
     keras.utils.set_random_seed(0)
     x = random_images(np.random.default_rng(0), n=BATCH, size=8).astype("float32")
-    out = {}
-    for name, make_encoder in ENCODERS.items():
-        factory = lambda make_encoder=make_encoder: simclr(make_encoder)  # noqa: E731
-        start, single = run(
-            factory, x, GradientRecorder, None, contextlib.nullcontext()
-        )
-        _, multi = run(factory, x, GradientRecorder, start, distributed_scope())
-        for key, value in single.items():
-            out[f"{name}|single|{key}"] = value
-        for key, value in multi.items():
-            out[f"{name}|multi|{key}"] = value
-        print(name, "done", flush=True)
-    np.savez(path, **out)
+    cases = {
+        name: (lambda make=make_encoder: simclr(make), x, GradientRecorder)
+        for name, make_encoder in ENCODERS.items()
+    }
+    np.savez(path, **run_cases(cases))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,17 @@ comparison covers every gradient; MoCo, BYOL and the memory bank take 3 SGD step
 and their queue, pointer, momentum copies and bank are compared.
 """
 
-import os
-import subprocess
-import sys
-
-import keras
 import numpy as np
 import pytest
 
-BACKEND = keras.backend.backend()
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.distribute.four_devices import (
+    BACKEND,
+    assert_four_devices_used,
+    needs_devices,
+    run_on_four_devices,
+    single_and_multi,
+)
+
 CASES = [
     "two_tower/nt_xent",
     "two_tower/info_nce",
@@ -39,44 +40,22 @@ CASES = [
     "memory_bank/nce",
 ]
 
-pytestmark = pytest.mark.skipif(
-    BACKEND == "torch", reason="Keras 3.15 has no multi-device fit on torch"
-)
+pytestmark = needs_devices
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("replicas") / "runs.npz")
-    env = dict(os.environ, KERAS_BACKEND=BACKEND)
-    if BACKEND == "jax":
-        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.distribute.replica_run", path],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
-
-
-def _pairs(runs, case):
-    for key, single in runs.items():
-        name, run, variable = key.split("|")
-        if name == case and run == "single":
-            yield variable, single, runs[f"{case}|multi|{variable}"]
+    path = tmp_path_factory.mktemp("replicas") / "runs.npz"
+    return run_on_four_devices("tests.distribute.replica_run", path, timeout=900)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_four_devices_equal_one(runs, case):
-    pairs = list(_pairs(runs, case))
+    pairs = list(single_and_multi(runs, case))
     assert pairs, f"no results for {case}"
     for variable, single, multi in pairs:
         if variable == "devices":
-            assert int(single) == 1 and int(multi) == 4, (single, multi)
+            assert_four_devices_used(single, multi)
         elif single.dtype.kind in "fc":
             # Relative to the variable's largest entry, floored at 0.1: a gradient
             # that is 0 in theory (a bias under a translation-invariant distance

@@ -6,20 +6,21 @@ test_equality.py: TensorFlow with 4 logical CPUs under `MirroredStrategy`, JAX w
 4 host devices under `keras.distribution.DataParallel`.
 """
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
 from keras_contrastive.distribute import synchronize_batch_norm
 from keras_contrastive.layers import ProjectionHead
+from tests.distribute.four_devices import (
+    BACKEND,
+    assert_four_devices_used,
+    needs_devices,
+    run_on_four_devices,
+    single_and_multi,
+)
 from tests.methods.helpers import to_numpy
 
-BACKEND = keras.backend.backend()
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPSILON = 1e-3  # BatchNormalization's default
 
 
@@ -166,43 +167,21 @@ def test_batch_norm_inside_a_custom_layer_is_refused():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("sync_bn") / "runs.npz")
-    env = dict(os.environ, KERAS_BACKEND=BACKEND)
-    if BACKEND == "jax":
-        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.distribute.sync_bn_run", path],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+    path = tmp_path_factory.mktemp("sync_bn") / "runs.npz"
+    return run_on_four_devices("tests.distribute.sync_bn_run", path, timeout=600)
 
 
 def largest_error(runs, case):
     """Max relative difference single vs 4 devices over gradients and BN state."""
     errors = {}
-    for key, single in runs.items():
-        name, run, variable = key.split("|")
-        if name != case or run != "single":
-            continue
-        multi = runs[f"{case}|multi|{variable}"]
+    for variable, single, multi in single_and_multi(runs, case):
         if variable == "devices":
-            assert int(single) == 1 and int(multi) == 4, (single, multi)
+            assert_four_devices_used(single, multi)
         elif variable != "logged_loss":
             scale = max(float(np.max(np.abs(single))), 1e-6)
             errors[variable] = float(np.max(np.abs(single - multi))) / scale
     assert len(errors) == 7, errors  # conv kernel, 4 BN variables, head kernel, bias
     return max(errors.values()), errors
-
-
-needs_devices = pytest.mark.skipif(
-    BACKEND == "torch", reason="Keras 3.15 has no multi-device fit on torch"
-)
 
 
 @needs_devices
