@@ -34,23 +34,24 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if importlib.util.find_spec("keras_contrastive") is None:
     sys.path.insert(0, ROOT)  # Run from a checkout without `pip install -e .`.
 
+from _distributed_common import (  # noqa: E402
+    add_recipe_arguments,
+    check_divisible,
+    fit_and_report,
+    load_global_batches,
+    make_simclr,
+)
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--global-batch-size", type=int, default=256)
-    parser.add_argument("--base-learning-rate", type=float, default=0.3)
-    parser.add_argument("--rule", choices=("linear", "sqrt"), default="linear")
-    parser.add_argument("--temperature", type=float, default=0.2)
-    parser.add_argument("--limit", type=int, default=None, help="use N images")
-    parser.add_argument("--seed", type=int, default=0)
+    add_recipe_arguments(parser)
     parser.add_argument(
         "--virtual-devices",
         type=int,
@@ -69,7 +70,6 @@ def parse_args(argv=None):
         action="store_true",
         help="jax.distributed.initialize() with the cluster JAX detects",
     )
-    parser.add_argument("--output", default=None, help="save the encoder (.keras)")
     return parser.parse_args(argv)
 
 
@@ -98,68 +98,25 @@ def start_jax(args):
     return jax
 
 
-def load_shard(args, process_id, num_processes):
-    """This process's rows of the sample, a whole number of global batches."""
-    from keras_contrastive.datasets import load_cifar10_sample
-
-    (images, _), _ = load_cifar10_sample(test_fraction=0.0)
-    images = images[: args.limit]
-    # Every step needs a full global batch: a partial one would not split evenly.
-    usable = len(images) // args.global_batch_size * args.global_batch_size
-    if usable == 0:
-        raise SystemExit(
-            f"--global-batch-size {args.global_batch_size} exceeds the "
-            f"{len(images)} images."
-        )
-    return images[:usable][process_id::num_processes]
-
-
-def make_model(args, steps_per_epoch):
-    """SimCLR with LARS at the scaled peak rate, warmup then cosine decay."""
-    from simclr_demo import make_encoder
-
-    from keras_contrastive.distribute import scaled_learning_rate
-    from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter
-    from keras_contrastive.models import SimCLR
-    from keras_contrastive.optimizers import LARS, WarmupCosineDecay
-
-    model = SimCLR(
-        make_encoder(),
-        projection_head=ProjectionHead(hidden_dims=(128,), output_dim=64),
-        augmenter=SimCLRAugmenter((32, 32), crop_scale=(0.2, 1.0), blur=False),
-        temperature=args.temperature,
-    )
-    peak = scaled_learning_rate(
-        args.base_learning_rate, args.global_batch_size, rule=args.rule
-    )
-    total = args.epochs * steps_per_epoch
-    warmup = total // 10
-    schedule = WarmupCosineDecay(peak, warmup_steps=warmup, decay_steps=total - warmup)
-    model.compile(optimizer=LARS(schedule, momentum=0.9, weight_decay=1e-6))
-    return model, peak
-
-
 def main(argv=None):
     args = parse_args(argv)
     jax = start_jax(args)
     import keras
+    from simclr_demo import make_encoder
 
     process, processes = jax.process_index(), jax.process_count()
-    if args.global_batch_size % jax.device_count():
-        raise SystemExit(
-            f"--global-batch-size {args.global_batch_size} must be a multiple of "
-            f"the {jax.device_count()} devices."
-        )
+    check_divisible(args.global_batch_size, jax.device_count(), "devices")
     # All devices of all processes; the step is compiled for the global batch.
-    # Each process feeds its own shard of the arrays (load_shard), so Keras must
-    # not shard again (it only knows how to shard a tf.data.Dataset).
+    # Each process feeds its own rows of the arrays, so Keras must not shard
+    # again (it only knows how to shard a tf.data.Dataset).
     keras.distribution.set_distribution(
         keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
     )
     keras.utils.set_random_seed(args.seed)  # same initial weights everywhere
-    x = load_shard(args, process, processes)
+    # The same images in every process; this process keeps every processes-th row.
+    x = load_global_batches(args)[process::processes]
     local_batch = args.global_batch_size // processes
-    model, peak = make_model(args, len(x) // local_batch)
+    model, peak = make_simclr(args, make_encoder(), len(x) // local_batch)
     if process == 0:
         print(
             f"JAX {jax.__version__}, Keras {keras.__version__}: {processes} "
@@ -168,25 +125,7 @@ def main(argv=None):
             f"process); LARS peak learning rate {peak:.4g} ({args.rule} rule)",
             flush=True,
         )
-    start = time.perf_counter()
-    history = model.fit(
-        x,
-        batch_size=local_batch,
-        epochs=args.epochs,
-        verbose=2 if process == 0 else 0,
-    )
-    seconds = time.perf_counter() - start
-    if process == 0:
-        steps = args.epochs * (len(x) // local_batch)
-        print(
-            f"{steps} steps in {seconds:.1f} s (compilation included); "
-            f"final loss {history.history['loss'][-1]:.4f}",
-            flush=True,
-        )
-        if args.output:
-            model.encoder.save(args.output)
-            print(f"saved the encoder to {args.output}")
-    return history.history
+    return fit_and_report(model, x, local_batch, args, leader=process == 0)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "tensorflow"  # Read when Keras is first imported.
@@ -53,27 +52,21 @@ if importlib.util.find_spec("keras_contrastive") is None:
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _distributed_common import (  # noqa: E402
+    add_recipe_arguments,
+    check_divisible,
+    fit_and_report,
+    load_global_batches,
+    make_simclr,
+)
 from simclr_demo import make_encoder  # noqa: E402
 
-from keras_contrastive.datasets import load_cifar10_sample  # noqa: E402
-from keras_contrastive.distribute import (  # noqa: E402
-    scaled_learning_rate,
-    synchronize_batch_norm,
-)
-from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter  # noqa: E402
-from keras_contrastive.models import SimCLR  # noqa: E402
-from keras_contrastive.optimizers import LARS, WarmupCosineDecay  # noqa: E402
+from keras_contrastive.distribute import synchronize_batch_norm  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--global-batch-size", type=int, default=256)
-    parser.add_argument("--base-learning-rate", type=float, default=0.3)
-    parser.add_argument("--rule", choices=("linear", "sqrt"), default="linear")
-    parser.add_argument("--temperature", type=float, default=0.2)
-    parser.add_argument("--limit", type=int, default=None, help="use N images")
-    parser.add_argument("--seed", type=int, default=0)
+    add_recipe_arguments(parser)
     parser.add_argument(
         "--virtual-devices",
         type=int,
@@ -86,7 +79,6 @@ def parse_args(argv=None):
         action="store_true",
         help="per-replica batch-norm statistics (no synchronisation)",
     )
-    parser.add_argument("--output", default=None, help="save the encoder (.keras)")
     return parser.parse_args(argv)
 
 
@@ -124,56 +116,21 @@ def is_chief(strategy):
     )
 
 
-def load_images(args):
-    """The sample, a whole number of global batches (partial ones do not split)."""
-    (images, _), _ = load_cifar10_sample(test_fraction=0.0)
-    images = images[: args.limit]
-    usable = len(images) // args.global_batch_size * args.global_batch_size
-    if usable == 0:
-        raise SystemExit(
-            f"--global-batch-size {args.global_batch_size} exceeds the "
-            f"{len(images)} images."
-        )
-    # float32, not uint8: Keras 3.15 all-reduces the first batch (to build the
-    # model) and MultiWorkerMirroredStrategy's collectives have no uint8 kernel.
-    return images[:usable].astype("float32")
-
-
-def make_model(args, steps_per_epoch):
-    """SimCLR with LARS at the scaled peak rate; call inside the strategy scope."""
-    encoder = make_encoder()
-    if not args.local_batch_norm:
-        encoder = synchronize_batch_norm(encoder)
-    model = SimCLR(
-        encoder,
-        projection_head=ProjectionHead(hidden_dims=(128,), output_dim=64),
-        augmenter=SimCLRAugmenter((32, 32), crop_scale=(0.2, 1.0), blur=False),
-        temperature=args.temperature,
-    )
-    peak = scaled_learning_rate(
-        args.base_learning_rate, args.global_batch_size, rule=args.rule
-    )
-    total = args.epochs * steps_per_epoch
-    warmup = total // 10
-    schedule = WarmupCosineDecay(peak, warmup_steps=warmup, decay_steps=total - warmup)
-    model.compile(optimizer=LARS(schedule, momentum=0.9, weight_decay=1e-6))
-    return model, peak
-
-
 def main(argv=None):
     args = parse_args(argv)
     strategy = make_strategy(args)
     replicas = strategy.num_replicas_in_sync
-    if args.global_batch_size % replicas:
-        raise SystemExit(
-            f"--global-batch-size {args.global_batch_size} must be a multiple of "
-            f"the {replicas} replicas."
-        )
+    check_divisible(args.global_batch_size, replicas, "replicas")
     keras.utils.set_random_seed(args.seed)
-    x = load_images(args)
+    # float32, not uint8: Keras 3.15 all-reduces the first batch (to build the
+    # model) and MultiWorkerMirroredStrategy's collectives have no uint8 kernel.
+    x = load_global_batches(args).astype("float32")
     chief = is_chief(strategy)
     with strategy.scope():
-        model, peak = make_model(args, len(x) // args.global_batch_size)
+        encoder = make_encoder()
+        if not args.local_batch_norm:
+            encoder = synchronize_batch_norm(encoder)
+        model, peak = make_simclr(args, encoder, len(x) // args.global_batch_size)
     if chief:
         print(
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}: "
@@ -183,25 +140,7 @@ def main(argv=None):
             f"batch norm {'per replica' if args.local_batch_norm else 'synchronised'}",
             flush=True,
         )
-    start = time.perf_counter()
-    history = model.fit(
-        x,
-        batch_size=args.global_batch_size,
-        epochs=args.epochs,
-        verbose=2 if chief else 0,
-    )
-    seconds = time.perf_counter() - start
-    if chief:
-        steps = args.epochs * (len(x) // args.global_batch_size)
-        print(
-            f"{steps} steps in {seconds:.1f} s (tracing included); "
-            f"final loss {history.history['loss'][-1]:.4f}",
-            flush=True,
-        )
-        if args.output:
-            model.encoder.save(args.output)
-            print(f"saved the encoder to {args.output}")
-    return history.history
+    return fit_and_report(model, x, args.global_batch_size, args, leader=chief)
 
 
 if __name__ == "__main__":
