@@ -1,21 +1,38 @@
-"""The peer figures of `simclr_cifar10.py`: the same recipe and step in lightly.
+"""The peer figures of `simclr_cifar10.py` and `methods_cifar10.py` in lightly.
 
 Imported only when `lightly` (with `torch` and `torchvision`) is importable. Plain
 PyTorch training loop around lightly's `SimCLRTransform` (no blur, colour strength
-0.5, crop scale (0.08, 1)), `SimCLRProjectionHead` and `NTXentLoss`; the encoders
-mirror `simclr_cifar10.small_cnn` / `resnet18_cifar`. kNN accuracy is computed with
-`keras_contrastive.evaluation.knn_classify` on the extracted features, so both
-libraries are scored by one kNN.
+0.5, crop scale (0.08, 1)) and, per method, lightly's modules for the recipe of
+`methods_cifar10.py`:
+
+- `simclr`: `SimCLRProjectionHead(256, 256, 128)`, `NTXentLoss(temperature=0.5)`;
+- `moco`: the same head and a momentum copy of backbone and head
+  (`update_momentum`, 0.99), `NTXentLoss(temperature=0.2,
+  memory_bank_size=(4096, 128))` (lightly's MoCo queue);
+- `byol`: `BYOLProjectionHead(256, 256, 128)`, `BYOLPredictionHead(128, 256, 128)`,
+  `NegativeCosineSimilarity`, symmetric, momentum `cosine_schedule(step, total,
+  0.99, 1)`.
+
+The encoders mirror `simclr_cifar10.small_cnn` / `resnet18_cifar`. kNN accuracy
+is computed with `keras_contrastive.evaluation.knn_accuracy` on the extracted
+features, so both libraries are scored by one kNN.
 """
 
+import copy
 import os
 import time
 
 import numpy as np
 import torch
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
+from lightly.loss import NegativeCosineSimilarity, NTXentLoss
+from lightly.models.modules import (
+    BYOLPredictionHead,
+    BYOLProjectionHead,
+    SimCLRProjectionHead,
+)
+from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.transforms import SimCLRTransform
+from lightly.utils.scheduler import cosine_schedule
 from PIL import Image
 from torch import nn
 
@@ -100,10 +117,69 @@ def _features(backbone, images):
     return np.concatenate(out)
 
 
-def _train(backbone, dim, images, epochs, batch_size, max_steps=None):
-    head = SimCLRProjectionHead(dim, dim, 128)
-    criterion = NTXentLoss(temperature=0.5)
-    params = list(backbone.parameters()) + list(head.parameters())
+class _SimCLR(nn.Module):
+    def __init__(self, backbone, dim):
+        super().__init__()
+        self.backbone = backbone
+        self.head = SimCLRProjectionHead(dim, dim, 128)
+        self.criterion = NTXentLoss(temperature=0.5)
+
+    def loss(self, view_a, view_b, progress):
+        z_a, z_b = (self.head(self.backbone(v)) for v in (view_a, view_b))
+        return self.criterion(z_a, z_b)
+
+
+def _momentum_copy(module):
+    twin = copy.deepcopy(module)
+    deactivate_requires_grad(twin)
+    return twin
+
+
+class _MoCo(nn.Module):
+    def __init__(self, backbone, dim):
+        super().__init__()
+        self.backbone = backbone
+        self.head = SimCLRProjectionHead(dim, dim, 128)
+        self.backbone_momentum = _momentum_copy(backbone)
+        self.head_momentum = _momentum_copy(self.head)
+        self.criterion = NTXentLoss(temperature=0.2, memory_bank_size=(4096, 128))
+
+    def loss(self, view_a, view_b, progress):
+        update_momentum(self.backbone, self.backbone_momentum, m=0.99)
+        update_momentum(self.head, self.head_momentum, m=0.99)
+        query = self.head(self.backbone(view_a))
+        with torch.no_grad():
+            key = self.head_momentum(self.backbone_momentum(view_b))
+        return self.criterion(query, key)
+
+
+class _BYOL(nn.Module):
+    def __init__(self, backbone, dim):
+        super().__init__()
+        self.backbone = backbone
+        self.head = BYOLProjectionHead(dim, 256, 128)
+        self.predictor = BYOLPredictionHead(128, 256, 128)
+        self.backbone_momentum = _momentum_copy(backbone)
+        self.head_momentum = _momentum_copy(self.head)
+        self.criterion = NegativeCosineSimilarity()
+
+    def loss(self, view_a, view_b, progress):
+        momentum = cosine_schedule(progress[0], progress[1], 0.99, 1.0)
+        update_momentum(self.backbone, self.backbone_momentum, m=momentum)
+        update_momentum(self.head, self.head_momentum, m=momentum)
+        views = (view_a, view_b)
+        p_a, p_b = (self.predictor(self.head(self.backbone(v))) for v in views)
+        with torch.no_grad():
+            t_a, t_b = (self.head_momentum(self.backbone_momentum(v)) for v in views)
+        return 0.5 * (self.criterion(p_a, t_b) + self.criterion(p_b, t_a))
+
+
+METHODS = {"simclr": _SimCLR, "moco": _MoCo, "byol": _BYOL}
+
+
+def _train(method, images, epochs, batch_size, max_steps=None):
+    """Adam 1e-3 over `epochs`; returns (seconds, steps, median step seconds)."""
+    params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-3)
     loader = torch.utils.data.DataLoader(
         _Views(images),
@@ -111,36 +187,54 @@ def _train(backbone, dim, images, epochs, batch_size, max_steps=None):
         shuffle=True,
         drop_last=False,
         num_workers=WORKERS,
+        # Started once, and not by fork: the parent runs JAX or TF threads.
+        persistent_workers=WORKERS > 0,
+        multiprocessing_context="spawn" if WORKERS > 0 else None,
     )
-    steps, start = 0, time.perf_counter()
+    total = epochs * len(loader)
+    steps, durations, start = 0, [], time.perf_counter()
     for _ in range(epochs):
+        last = None
         for view_a, view_b in loader:
-            loss = criterion(head(backbone(view_a)), head(backbone(view_b)))
+            loss = method.loss(view_a, view_b, (steps, total))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             steps += 1
+            now = time.perf_counter()
+            if last is not None:
+                durations.append(now - last)
+            last = now
             if max_steps and steps >= max_steps:
-                return time.perf_counter() - start, steps
-    return time.perf_counter() - start, steps
+                break
+    median = float(np.median(durations)) if durations else float("nan")
+    return time.perf_counter() - start, steps, median
 
 
-def recipe(x_train, y_train, x_eval, y_eval, epochs=20, seed=0):
+def recipe(x_train, y_train, x_eval, y_eval, epochs=20, seed=0, method="simclr"):
+    """kNN top-1 before and after lightly's `method` on the fixed recipe."""
     torch.manual_seed(seed)
     backbone, dim = _small_cnn()
     before = knn_accuracy(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
     )
-    seconds, _ = _train(backbone, dim, x_train, epochs, 256)
+    seconds, _, step = _train(METHODS[method](backbone, dim), x_train, epochs, 256)
     after = knn_accuracy(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
     )
-    return {"knn_random_init": before, "knn_trained": after, "train_seconds": seconds}
+    return {
+        "knn_random_init": before,
+        "knn_trained": after,
+        "train_seconds": seconds,
+        "step_seconds": step,
+    }
 
 
 def throughput(images, steps=3, warmup=1, batch_size=256):
+    """SimCLR training images per second with ResNet-18, after `warmup` steps."""
     torch.manual_seed(0)
     backbone, dim = _resnet18_cifar()
-    _train(backbone, dim, images, 1, batch_size, max_steps=warmup)
-    seconds, done = _train(backbone, dim, images, 1, batch_size, max_steps=steps)
+    method = _SimCLR(backbone, dim)
+    _train(method, images, 1, batch_size, max_steps=warmup)
+    seconds, done, _ = _train(method, images, 1, batch_size, max_steps=steps)
     return {"images_per_second": done * batch_size / seconds}

@@ -18,6 +18,10 @@ the held-out images against the training ones. Per method:
 - `memory_bank`: Wu et al. 2018: linear 128-d head, 4096 negatives, temperature
   0.07, bank momentum 0.5 (ids are the row numbers of the training images).
 
+With `--lightly`, the methods lightly has (`simclr`, `moco`, `byol`) also run in
+lightly (PyTorch, `_lightly_peer.py`) on the same images, when lightly, torch and
+torchvision are importable: kNN top-1 and step time side by side.
+
 Every method starts from the same random-init encoder (same seed). Reported: the
 kNN top-1 of the random-init and trained encoders, training time, and the median
 time of a training step after compilation (from per-batch timestamps, first epoch's
@@ -149,6 +153,7 @@ def run_method(method, args, data, random_init):
     trained = knn_evaluate(model.encoder, (x_train, y_train), (x_eval, y_eval))
     return {
         "benchmark": "methods_cifar10",
+        "library": "keras_contrastive",
         "method": method,
         "backend": keras.backend.backend(),
         "epochs": args.epochs,
@@ -161,6 +166,39 @@ def run_method(method, args, data, random_init):
         "train_seconds": train_seconds,
         "step_seconds": timer.median(),
     }
+
+
+def lightly_peer(method, args, data):
+    """lightly's run of `method` on the same data, or None where it cannot run."""
+    if method not in ("simclr", "moco", "byol"):
+        print(f"lightly has no {method} counterpart here.", flush=True)
+        return None
+    if importlib.util.find_spec("lightly") is None:
+        print("lightly is not importable: no side-by-side figure.", flush=True)
+        return None
+    import _lightly_peer  # needs torch, torchvision and lightly
+
+    figures = _lightly_peer.recipe(
+        *data, epochs=args.epochs, seed=args.seed, method=method
+    )
+    return {
+        "benchmark": "methods_cifar10",
+        "library": "lightly",
+        "method": method,
+        "epochs": args.epochs,
+        "num_train": len(data[0]),
+        "num_eval": len(data[2]),
+        **figures,
+    }
+
+
+def _report(name, result, epochs):
+    print(
+        f"{name}: kNN {result['knn_trained']:.4f} after {epochs} epochs, "
+        f"{result['train_seconds']:.0f} s, {1000 * result['step_seconds']:.0f} "
+        "ms/step",
+        flush=True,
+    )
 
 
 def main(argv=None):
@@ -178,6 +216,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, help="fit's verbosity")
     parser.add_argument("--json", help="append the results to this file")
+    parser.add_argument(
+        "--lightly", action="store_true", help="also run lightly's recipes"
+    )
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
@@ -197,24 +238,29 @@ def main(argv=None):
         print(f"--- {method}", flush=True)
         result = run_method(method, args, data, random_init)
         results.append(result)
-        print(
-            f"{method}: kNN {result['knn_trained']:.4f} after {args.epochs} epochs, "
-            f"{result['train_seconds']:.0f} s, {1000 * result['step_seconds']:.0f} "
-            "ms/step",
-            flush=True,
-        )
-    reference = next((r for r in results if r["method"] == "simclr"), None)
-    print(f"\n{'method':<12} {'kNN top-1':>9} {'ms/step':>8} {'vs SimCLR':>9}")
-    print(f"{'random init':<12} {random_init:>9.4f}")
+        _report(method, result, args.epochs)
+        if args.lightly:
+            peer = lightly_peer(method, args, data)
+            if peer is not None:
+                results.append(peer)
+                _report(f"lightly {method}", peer, args.epochs)
+    references = {r["library"]: r for r in results if r["method"] == "simclr"}
+    print(
+        f"\n{'library':<18} {'method':<12} {'kNN top-1':>9} {'ms/step':>8} "
+        f"{'vs SimCLR':>9}"
+    )
+    print(f"{'':<18} {'random init':<12} {random_init:>9.4f}")
     for result in results:
+        # Step time relative to the same library's SimCLR step.
+        reference = references.get(result["library"])
         if reference is not None:
             result["step_time_vs_simclr"] = (
                 result["step_seconds"] / reference["step_seconds"]
             )
         relative = result.get("step_time_vs_simclr")
         print(
-            f"{result['method']:<12} {result['knn_trained']:>9.4f} "
-            f"{1000 * result['step_seconds']:>8.0f} "
+            f"{result['library']:<18} {result['method']:<12} "
+            f"{result['knn_trained']:>9.4f} {1000 * result['step_seconds']:>8.0f} "
             + (f"{relative:>8.2f}x" if relative is not None else f"{'-':>9}")
         )
     if args.json:

@@ -9,7 +9,10 @@ backend's own idiom:
 2. gradients of the (optimizer-scaled) loss with respect to the trainable variables;
 3. `optimizer.apply`;
 4. `model.post_step(outputs)`: the method's state updates after the optimizer
-   (momentum copies, queues), run with the *new* weights and this step's outputs;
+   (momentum copies, queues), run with the *new* weights and this step's outputs,
+   and only when the optimizer applied the step (a `LossScaleOptimizer` skips a
+   float16 step whose gradients are not finite: its keys or features must not
+   enter a queue or bank);
 5. metric updates; the logs returned are the results of `model.metrics`.
 
 On JAX the step is a pure function of the state tuple that `jax.jit` compiles, so
@@ -49,6 +52,35 @@ def _scale_loss(model, loss):
     return model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
 
 
+def _step_applied(model, gradients):
+    """Whether the optimizer applies this step: a scalar bool tensor under a
+    `LossScaleOptimizer` (it skips steps with non-finite gradients), else None."""
+    optimizer = model.optimizer
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return None
+    skipped = ops.cast(ops.logical_not(optimizer.check_finite(gradients)), "float32")
+    # One answer on every replica: a non-finite gradient on any replica makes the
+    # all-reduced gradient non-finite, so the optimizer skips everywhere.
+    return ops.equal(distribute.sum_over_replicas(skipped), 0.0)
+
+
+def _post_step_if_applied(model, outputs, applied):
+    """`model.post_step(outputs)`, its assignments undone if `applied` is False.
+
+    For graph backends (TensorFlow): snapshot the non-trainable variables, run the
+    update, then keep each new value only where the step was applied. Batch-norm
+    statistics moved in the forward pass are kept, as Keras keeps them.
+    """
+    if applied is None:
+        model.post_step(outputs)
+        return
+    variables = model.non_trainable_variables
+    before = [ops.copy(v.value) for v in variables]
+    model.post_step(outputs)
+    for variable, old in zip(variables, before):
+        variable.assign(ops.where(applied, variable.value, old))
+
+
 # --------------------------------------------------------------------- TensorFlow
 
 
@@ -68,8 +100,9 @@ def tensorflow_train_step(model, data):
             loss, stats, outputs = model.contrastive_step(x, training=True)
             scaled_loss = _scale_loss(model, loss)
         gradients = tape.gradient(scaled_loss, variables)
+    applied = _step_applied(model, gradients)
     model.optimizer.apply(gradients, variables)
-    model.post_step(outputs)
+    _post_step_if_applied(model, outputs, applied)
     model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
 
@@ -100,8 +133,10 @@ def torch_train_step(model, data):
         _scale_loss(model, loss).backward()
         gradients = [v.value.grad for v in variables]
     with torch.no_grad():
+        applied = _step_applied(model, gradients)
         model.optimizer.apply(gradients, variables)
-        model.post_step(outputs)
+        if applied is None or bool(applied):  # eager: a plain branch
+            model.post_step(outputs)
         model.update_contrastive_metrics(loss.detach(), stats)
     return _metric_logs(model)
 
@@ -181,6 +216,7 @@ def jax_train_step(model, state, data):
         (_, (loss, stats, outputs, non_trainable)), grads = grad_fn(
             trainable, non_trainable
         )
+    applied = _step_applied(model, grads)
     trainable, optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, grads, trainable
     )
@@ -190,7 +226,13 @@ def jax_train_step(model, state, data):
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     _, scope = _run_stateless(mapping, lambda: model.post_step(outputs))
-    non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
+    updated = _new_values(scope, model.non_trainable_variables, non_trainable)
+    if applied is not None:  # a skipped float16 step keeps the old state
+        updated = [
+            old if new is old else ops.where(applied, new, old)
+            for new, old in zip(updated, non_trainable)
+        ]
+    non_trainable = updated
 
     logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
     return logs, (trainable, non_trainable, optimizer_values, metrics_values)

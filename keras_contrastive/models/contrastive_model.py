@@ -74,7 +74,8 @@ class ContrastiveModel(keras.Model):
     - optionally `post_step(outputs)`: state updates after each optimizer step
       (momentum copies, queues), given this step's `forward_pass` outputs without
       gradients. Assign only non-trainable variables there; on JAX that is what
-      keeps them in the compiled step's state.
+      keeps them in the compiled step's state. It does not run (its assignments
+      are undone) when a `LossScaleOptimizer` skips the step (float16 overflow).
 
     The per-backend steps (`keras_contrastive.models.backend_steps`) do gradients,
     loss scaling for mixed precision, the optimizer, `post_step` and the metrics.

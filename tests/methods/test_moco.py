@@ -103,6 +103,28 @@ def test_momentum_update_and_queue_after_fit(rng):
     assert int(to_numpy(model.momentum_state.step)) == 12
 
 
+def test_a_skipped_float16_step_enqueues_nothing(rng):
+    # A non-finite image makes that step's keys and gradients non-finite; the
+    # LossScaleOptimizer skips the step and the queue must not take the keys.
+    x = rng.normal(size=(8, 2, 2, 1)).astype("float32")
+    x[0, 0, 0, 0] = np.inf
+    model = linear_moco(queue_size=10)
+    # Learning rate 0: the key encoder stays the query encoder, keys are exact.
+    model.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.0))
+    )
+    model.build(x.shape)
+    initial = to_numpy(model.queue.keys)
+    model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    queue = to_numpy(model.queue.keys)
+    assert np.isfinite(queue).all()
+    # Only the second batch's 4 keys went in, at the front.
+    keys = unit(numpy_projection(model, x[4:], key=True))
+    np.testing.assert_allclose(queue[:4], keys, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(queue[4:], initial[4:])
+    assert int(to_numpy(model.queue.pointer)) == 4
+
+
 def test_grouped_batch_norm_is_per_chunk_and_unshuffled(rng):
     x = rng.normal(size=(8, 3)).astype("float32")
     norm = keras.layers.BatchNormalization(center=False, scale=False, epsilon=1e-3)

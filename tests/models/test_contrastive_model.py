@@ -119,3 +119,28 @@ def test_batch_of_one_is_rejected(rng):
         model.fit(x, batch_size=1, verbose=0)
     with pytest.raises(ValueError, match="at least 2"):
         model.fit(x[:1], verbose=0)
+
+
+def test_post_step_skipped_with_the_step_it_follows(rng):
+    # A LossScaleOptimizer skips a step whose gradients are not finite (the float16
+    # overflow case); post_step must not run for it: a queue or bank would store
+    # that step's non-finite outputs for good.
+    x = rng.normal(size=(8, 4)).astype("float32")
+    x[1, 2] = np.inf  # the first batch's loss and gradients are not finite
+    model = ToyMethod()
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(learning_rate=0.1), initial_scale=2.0**4
+    )
+    model.compile(optimizer=optimizer)
+    model.build(x.shape)
+    w0 = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    # Only the second batch was applied: one SGD step from w0, one post_step.
+    _, grad = _numpy_loss_and_grad(x[4:].astype("float64"), w0, 0.5)
+    w1 = keras.ops.convert_to_numpy(model.encoder.kernel)
+    np.testing.assert_allclose(w1, w0 - 0.1 * grad, rtol=1e-4, atol=1e-5)
+    assert float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)) == 2.0**3
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 1.0
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.kernel_after_step), w1, rtol=1e-6
+    )
