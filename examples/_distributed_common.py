@@ -46,7 +46,7 @@ def load_global_batches(args):
     return images[:usable]
 
 
-def make_simclr(args, encoder, steps_per_epoch):
+def make_simclr(args, encoder, steps_per_epoch, synchronized_batch_norm=False):
     """SimCLR with LARS at the scaled peak rate, warmup then cosine decay.
 
     Under `tf.distribute`, call inside the strategy's scope.
@@ -58,7 +58,11 @@ def make_simclr(args, encoder, steps_per_epoch):
 
     model = SimCLR(
         encoder,
-        projection_head=ProjectionHead(hidden_dims=(128,), output_dim=64),
+        projection_head=ProjectionHead(
+            hidden_dims=(128,),
+            output_dim=64,
+            synchronized_batch_norm=synchronized_batch_norm,
+        ),
         augmenter=SimCLRAugmenter((32, 32), crop_scale=(0.2, 1.0), blur=False),
         temperature=args.temperature,
     )

@@ -28,10 +28,11 @@ What it does (see docs/distributed.md):
 1. every worker loads the same bundled CIFAR-10 sample; Keras splits each global
    batch over all replicas of all workers (`--global-batch-size` is the batch of
    one optimizer step, summed over replicas);
-2. builds a small CNN encoder whose batch norms are synchronised
-   (`keras_contrastive.distribute.synchronize_batch_norm`: each replica normalises
-   with the statistics of the global batch; `--local-batch-norm` keeps
-   per-replica statistics), inside the strategy's scope;
+2. builds a small CNN encoder and a projection head whose batch norms are
+   synchronised (`keras_contrastive.distribute.synchronize_batch_norm` and
+   `ProjectionHead(synchronized_batch_norm=True)`: each replica normalises with
+   the statistics of the global batch; `--local-batch-norm` keeps per-replica
+   statistics), inside the strategy's scope;
 3. trains SimCLR with LARS at `scaled_learning_rate(base, global_batch_size)`
    (SimCLR's linear rule; `--rule sqrt` for the square-root one), warmup then
    cosine decay. The NT-Xent negatives cover the global batch: each replica's
@@ -130,7 +131,12 @@ def main(argv=None):
         encoder = make_encoder()
         if not args.local_batch_norm:
             encoder = synchronize_batch_norm(encoder)
-        model, peak = make_simclr(args, encoder, len(x) // args.global_batch_size)
+        model, peak = make_simclr(
+            args,
+            encoder,
+            len(x) // args.global_batch_size,
+            synchronized_batch_norm=not args.local_batch_norm,
+        )
     if chief:
         print(
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}: "

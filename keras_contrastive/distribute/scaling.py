@@ -11,7 +11,9 @@ def synchronize_batch_norm(model):
 
     Every `keras.layers.BatchNormalization` of the Functional or Sequential
     `model` (nested Functional and Sequential models included) is rebuilt with
-    `synchronized=True`; all weights, moving statistics included, are copied.
+    `synchronized=True`, and every head of `keras_contrastive.layers`
+    (`ProjectionHead`, `PredictionHead`) with `synchronized_batch_norm=True`; all
+    weights, moving statistics included, are copied.
     What that changes depends on the backend:
 
     - TensorFlow under a `tf.distribute` strategy (`MirroredStrategy`,
@@ -35,8 +37,8 @@ def synchronize_batch_norm(model):
     Raises:
         TypeError: if `model` is not a Functional or Sequential model (a
             subclassed model cannot be rebuilt layer by layer), or if a batch
-            norm sits inside a custom layer, which `keras.models.clone_model`
-            cannot rebuild; build such layers with `synchronized=True` instead.
+            norm sits inside another custom layer, which this function cannot
+            rebuild; build such layers with `synchronized=True` instead.
 
     Example:
 
@@ -62,10 +64,19 @@ def synchronize_batch_norm(model):
     return copy
 
 
+def _heads():
+    # Imported on use: the layers package imports `distribute` (replica seeds).
+    from keras_contrastive.layers.heads import MLPHead
+
+    return MLPHead
+
+
 def _clone_layer(layer):
     config = layer.get_config()
+    if isinstance(layer, _heads()):
+        config["synchronized_batch_norm"] = True  # applied on TensorFlow only
     # Keras refuses synchronized=True on other backends (see the docstring).
-    if (
+    elif (
         isinstance(layer, keras.layers.BatchNormalization)
         and keras.backend.backend() == "tensorflow"
     ):
@@ -92,7 +103,7 @@ def _check_rebuildable(model):
         if _is_graph_model(layer):
             _check_rebuildable(layer)
             continue
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if isinstance(layer, (keras.layers.BatchNormalization, _heads())):
             continue
         inner = [
             sub
@@ -103,6 +114,6 @@ def _check_rebuildable(model):
             raise TypeError(
                 f"`model` holds a BatchNormalization ({inner[0].name!r}) inside "
                 f"the custom layer {layer.name!r} ({type(layer).__name__}), "
-                "which keras.models.clone_model cannot rebuild. Create that "
+                "which synchronize_batch_norm cannot rebuild. Create that "
                 "layer's BatchNormalization with synchronized=True (TensorFlow)."
             )

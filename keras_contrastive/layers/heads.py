@@ -24,6 +24,12 @@ class MLPHead(keras.layers.Layer):
             SimCLR's TensorFlow code and PyTorch's 0.1 convention).
         batch_norm_epsilon: batch norm epsilon (1e-5, as SimCLR and PyTorch).
         kernel_initializer: initializer of the dense kernels.
+        synchronized_batch_norm: batch norms with the statistics of the global
+            batch under a `tf.distribute` strategy (Keras'
+            `BatchNormalization(synchronized=True)`, SimCLR's global BN).
+            TensorFlow only; on JAX (`DataParallel` already normalises over the
+            global batch) and PyTorch (one device) batch norm is unchanged.
+            Default False.
         **kwargs: standard layer arguments (`name`, `dtype`, ...).
     """
 
@@ -37,6 +43,7 @@ class MLPHead(keras.layers.Layer):
         batch_norm_momentum=0.9,
         batch_norm_epsilon=1e-5,
         kernel_initializer="glorot_uniform",
+        synchronized_batch_norm=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -50,11 +57,17 @@ class MLPHead(keras.layers.Layer):
         for name, value in (
             ("batch_norm", batch_norm),
             ("output_batch_norm", output_batch_norm),
+            ("synchronized_batch_norm", synchronized_batch_norm),
         ):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be a bool. Received: {value!r}")
         self.batch_norm = batch_norm
         self.output_batch_norm = output_batch_norm
+        self.synchronized_batch_norm = synchronized_batch_norm
+        # Keras accepts synchronized=True on TensorFlow only (see the docstring).
+        synchronized = (
+            synchronized_batch_norm and keras.backend.backend() == "tensorflow"
+        )
         try:
             self.activation = keras.activations.get(activation)
         except (ValueError, TypeError) as error:
@@ -80,6 +93,7 @@ class MLPHead(keras.layers.Layer):
                 momentum=self.batch_norm_momentum,
                 epsilon=self.batch_norm_epsilon,
                 center=center,
+                synchronized=synchronized,
                 dtype=self.dtype_policy,
                 name=name,
             )
@@ -135,6 +149,7 @@ class MLPHead(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "synchronized_batch_norm": self.synchronized_batch_norm,
             }
         )
         return config
@@ -154,8 +169,8 @@ class ProjectionHead(MLPHead):
         batch_norm: batch norm after each hidden dense layer.
         activation: activation of the hidden layers.
         **kwargs: `output_batch_norm`, `batch_norm_momentum`,
-            `batch_norm_epsilon`, `kernel_initializer` (see `MLPHead`) and the
-            standard layer arguments.
+            `batch_norm_epsilon`, `kernel_initializer`, `synchronized_batch_norm`
+            (see `MLPHead`) and the standard layer arguments.
 
     Example:
 
@@ -222,6 +237,10 @@ class PredictionHead(MLPHead):
             activation=activation,
             **kwargs,
         )
+
+
+def _on_tensorflow():
+    return keras.backend.backend() == "tensorflow"
 
 
 def _is_positive_int(value):

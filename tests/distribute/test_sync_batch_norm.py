@@ -154,10 +154,34 @@ def test_a_layer_is_refused():
         synchronize_batch_norm(keras.layers.BatchNormalization())
 
 
-def test_batch_norm_inside_a_custom_layer_is_refused():
-    model = keras.Sequential(
-        [keras.Input((4,)), ProjectionHead(hidden_dims=(4,), output_dim=2)]
+def test_heads_are_rebuilt_with_synchronized_batch_norm(rng):
+    head = ProjectionHead(hidden_dims=(4,), output_dim=2, output_batch_norm=True)
+    model = keras.Sequential([keras.Input((4,)), head])
+    randomize(model, rng)
+    copy = synchronize_batch_norm(model)
+    copied_head = copy.layers[-1]
+    assert isinstance(copied_head, ProjectionHead) and copied_head is not head
+    assert copied_head.synchronized_batch_norm and not head.synchronized_batch_norm
+    assert all(n.synchronized == (BACKEND == "tensorflow") for n in batch_norms(copy))
+    x = rng.normal(size=(6, 4)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(copy(x)), to_numpy(model(x)), rtol=1e-5, atol=1e-5
     )
+
+
+class NormInside(keras.layers.Layer):
+    """A custom layer holding a batch norm: nothing generic can rebuild it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = keras.layers.BatchNormalization()
+
+    def call(self, x, training=None):
+        return self.norm(x, training=training)
+
+
+def test_batch_norm_inside_another_custom_layer_is_refused():
+    model = keras.Sequential([keras.Input((4,)), NormInside()])
     with pytest.raises(TypeError, match="custom layer"):
         synchronize_batch_norm(model)
 
@@ -171,6 +195,15 @@ def runs(tmp_path_factory):
     return run_on_four_devices("tests.distribute.sync_bn_run", path, timeout=600)
 
 
+#: Compared variables of each 4-device case: gradients of the trainable ones
+#: (GradientRecorder) and the batch-norm moving statistics.
+VARIABLES = {
+    "plain": 7,  # conv kernel, 4 BN variables, head kernel and bias
+    "synchronized": 7,
+    "synchronized_head": 9,  # conv kernel, bias; head: 2 kernels, bias, 4 BN
+}
+
+
 def largest_error(runs, case):
     """Max relative difference single vs 4 devices over gradients and BN state."""
     errors = {}
@@ -180,13 +213,14 @@ def largest_error(runs, case):
         elif variable != "logged_loss":
             scale = max(float(np.max(np.abs(single))), 1e-6)
             errors[variable] = float(np.max(np.abs(single - multi))) / scale
-    assert len(errors) == 7, errors  # conv kernel, 4 BN variables, head kernel, bias
+    assert len(errors) == VARIABLES[case], errors
     return max(errors.values()), errors
 
 
 @needs_devices
-def test_synchronized_batch_norm_equals_one_device(runs):
-    error, errors = largest_error(runs, "synchronized")
+@pytest.mark.parametrize("case", ["synchronized", "synchronized_head"])
+def test_synchronized_batch_norm_equals_one_device(runs, case):
+    error, errors = largest_error(runs, case)
     assert error <= 1e-5, errors
 
 

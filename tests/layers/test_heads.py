@@ -65,9 +65,35 @@ def test_linear_head_and_other_activation(rng):
     assert to_numpy(gelu(x)).shape == (6, 4)
 
 
+def test_synchronized_batch_norm_where_keras_has_it():
+    head = ProjectionHead(
+        hidden_dims=(8,),
+        output_dim=4,
+        output_batch_norm=True,
+        synchronized_batch_norm=True,
+    )
+    norms = [b for b in head.blocks if isinstance(b, keras.layers.BatchNormalization)]
+    assert len(norms) == 2
+    # Keras accepts synchronized=True on TensorFlow only; JAX DataParallel already
+    # normalises over the global batch and torch trains on one device.
+    on_tf = keras.backend.backend() == "tensorflow"
+    assert all(n.synchronized == on_tf for n in norms)
+    assert not any(
+        n.synchronized
+        for n in ProjectionHead(hidden_dims=(8,)).blocks
+        if isinstance(n, keras.layers.BatchNormalization)
+    )
+
+
 @pytest.mark.parametrize("cls", [ProjectionHead, PredictionHead])
 def test_saving_round_trip(tmp_path, rng, cls):
-    head = cls(hidden_dims=(8,), output_dim=4, output_batch_norm=True, name="head")
+    head = cls(
+        hidden_dims=(8,),
+        output_dim=4,
+        output_batch_norm=True,
+        synchronized_batch_norm=True,
+        name="head",
+    )
     model = keras.Sequential([keras.Input((5,)), head])
     x = rng.normal(size=(6, 5)).astype("float32")
     model(x, training=True)  # moves the batch-norm statistics
@@ -81,6 +107,7 @@ def test_saving_round_trip(tmp_path, rng, cls):
         atol=1e-6,
     )
     config = head.get_config()
+    assert config["synchronized_batch_norm"] is True
     assert cls.from_config(config).get_config() == config
 
 
@@ -105,6 +132,11 @@ def test_mixed_bfloat16(rng):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ProjectionHead(**kwargs)
+
+
+def test_synchronized_batch_norm_must_be_a_bool():
+    with pytest.raises(TypeError, match="synchronized_batch_norm"):
+        ProjectionHead(synchronized_batch_norm="yes")
 
 
 def test_bad_input_rank():
