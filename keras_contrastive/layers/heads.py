@@ -239,10 +239,6 @@ class PredictionHead(MLPHead):
         )
 
 
-def _on_tensorflow():
-    return keras.backend.backend() == "tensorflow"
-
-
 def _is_positive_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
