@@ -62,8 +62,8 @@ def check_number(
 
     Bounds are inclusive unless `min_open` / `max_open`.
     """
-    left = "(" if min_open else "["
-    right = ")" if max_open else "]"
+    left = "(" if min_open or minimum is None else "["
+    right = ")" if max_open or maximum is None else "]"
     if minimum is None and maximum is None:
         expectation = "a finite number"
     else:
