@@ -9,18 +9,22 @@ Argument order everywhere: the argument's name first, then its value, as the
 message prints them.
 """
 
+import contextlib
 import math
 import numbers
 
 import numpy as np
 
 
-def fail(name, expectation, value, error=ValueError, detail=""):
+def fail(name, expectation, value, error=ValueError, detail="", received_as=None):
     """Raises `error("`name` must be <expectation>. Received: name=<value!r>")`.
 
-    `detail` (a sentence) is appended after the received value.
+    `detail` (a sentence) is appended after the received value; `received_as`
+    replaces `name` after "Received:" (e.g. "x.shape" for an array argument).
     """
-    message = f"`{name}` must be {expectation}. Received: {name}={value!r}"
+    message = (
+        f"`{name}` must be {expectation}. Received: {received_as or name}={value!r}"
+    )
     if detail:
         message += f". {detail}"
     raise error(message)
@@ -175,6 +179,32 @@ def check_rank(name, shape, rank, expectation=None):
     return shape
 
 
+def fail_shapes(names, requirement, shapes, error=ValueError, detail=""):
+    """Raises `error` about tensor shapes, in the same style as `fail`.
+
+    "`a` [and `b`] must <requirement>. Received: a.shape=(...)[, b.shape=(...)]"
+
+    Args:
+        names: the argument's name, or a tuple of names (joined with "and").
+        requirement: what the tensor(s) must satisfy, starting with a verb
+            ("have rank 2", "have the same shape").
+        shapes: dict of tensor name -> shape, printed as `name.shape=shape`
+            (shapes as tuples, unknown dimensions as None).
+        error: the exception class (ValueError by default).
+        detail: an optional sentence appended after the received values.
+    """
+    if isinstance(names, str):
+        names = (names,)
+    subject = " and ".join(f"`{name}`" for name in names)
+    received = ", ".join(
+        f"{name}.shape={tuple(shape)}" for name, shape in shapes.items()
+    )
+    message = f"{subject} must {requirement}. Received: {received}"
+    if detail:
+        message += f". {detail}"
+    raise error(message)
+
+
 def _fmt(number):
     return f"{number:g}" if isinstance(number, float) else str(number)
 
@@ -187,3 +217,133 @@ def _bounds_text(minimum, maximum):
     if maximum is not None:
         return f" <= {maximum}"
     return ""
+
+
+def check_size(name, value, allow_scalar=True):
+    """Returns `(height, width)` ints >= 1 (image and kernel sizes).
+
+    Takes a pair of ints, or with `allow_scalar` an int n, read as (n, n).
+    """
+    expectation = "a pair of positive ints (height, width)"
+    if allow_scalar:
+        expectation = "a positive int or " + expectation
+    if allow_scalar and is_int(value):
+        size = (value, value)
+    elif isinstance(value, (tuple, list)) and all(is_int(v) for v in value):
+        size = tuple(value)
+    else:
+        fail(name, expectation, value, TypeError)
+    if len(size) != 2 or min(size) < 1:
+        fail(name, expectation, value)
+    return (int(size[0]), int(size[1]))
+
+
+class LegacyTypeError(TypeError, ValueError):
+    """A wrong type, from an API that raised `ValueError` for it before this module.
+
+    Both `except TypeError` and `except ValueError` catch it, so such an API
+    follows the package's rule (wrong type: TypeError) without breaking callers
+    that catch the ValueError it used to raise.
+    """
+
+
+@contextlib.contextmanager
+def legacy_type_errors():
+    """Re-raises a check's `TypeError` inside the block as a `LegacyTypeError`.
+
+    Same message. Wrap only argument checks: every TypeError is converted.
+    """
+    try:
+        yield
+    except TypeError as error:
+        raise LegacyTypeError(*error.args) from None
+
+
+# ----------------------------------------------------------------------------------
+# Values too large to print, strings, callables and tuples of ints.
+
+
+class _Shown:
+    """Prints as its text: `fail`'s "Received: name=<text>" without quotes."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+def shown_as(text):
+    """A stand-in value for `fail` that prints as `text` (no quotes).
+
+    For what cannot be printed whole: `fail("x", "free of NaN and inf", shown_as(
+    "an array with 3 NaN or inf values"))` raises "`x` must be free of NaN and inf.
+    Received: x=an array with 3 NaN or inf values".
+    """
+    return _Shown(str(text))
+
+
+def summarize(value, limit=80):
+    """`value` itself when its repr is short, else a short `shown_as` description.
+
+    Arrays and tensors (anything with `shape` and `dtype`) are described by type,
+    shape and dtype; other sequences by type and length; anything else by the
+    start of its repr.
+    """
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return _Shown(
+            f"{type(value).__name__} of shape {tuple(value.shape)} and dtype "
+            f"{getattr(value.dtype, 'name', value.dtype)}"
+        )
+    text = repr(value)
+    if len(text) <= limit:
+        return value
+    if isinstance(value, (list, tuple, dict, set, str, bytes)):
+        return _Shown(f"{type(value).__name__} of length {len(value)}")
+    return _Shown(text[: limit - 3] + "...")
+
+
+def check_string(name, value, allow_empty=False):
+    """Returns `value` if it is a str (non-empty unless `allow_empty`)."""
+    expectation = "a string" if allow_empty else "a non-empty string"
+    if not isinstance(value, str):
+        fail(name, expectation, summarize(value), TypeError)
+    if not value and not allow_empty:
+        fail(name, expectation, value)
+    return value
+
+
+def check_callable(name, value, expectation="callable", optional=False):
+    """Returns `value` if it is callable (or None when `optional`)."""
+    if value is None and optional:
+        return None
+    if not callable(value):
+        if optional:
+            expectation += " or None"
+        fail(name, expectation, summarize(value), TypeError)
+    return value
+
+
+def check_int_tuple(name, value, minimum=None, maximum=None):
+    """Returns an int or a non-empty list/tuple of ints as a tuple of ints.
+
+    Each int must lie in [minimum, maximum] (each bound optional); the order is
+    kept.
+    """
+    expectation = "an int or a non-empty tuple of ints" + _bounds_text(
+        minimum, maximum
+    )
+    items = (value,) if is_int(value) else value
+    if not isinstance(items, (tuple, list)) or not items:
+        fail(name, expectation, summarize(value), TypeError)
+    if not all(is_int(item) for item in items):
+        fail(name, expectation, summarize(value), TypeError)
+    if any(
+        (minimum is not None and item < minimum)
+        or (maximum is not None and item > maximum)
+        for item in items
+    ):
+        fail(name, expectation, value)
+    return tuple(int(item) for item in items)
