@@ -6,11 +6,15 @@ finite, with finite gradients), mask with large *finite* negatives (never -inf) 
 sanitise both branches of every `where` so that no NaN can leak into a gradient.
 """
 
-import math
-
 import keras
-import numpy as np
 from keras import ops
+
+from keras_contrastive._validation import (
+    check_number,
+    check_positive_number,
+    fail_shapes,
+    is_number,
+)
 
 # Added to masked logits: exp(-1e9 - max) underflows to exactly 0, yet the value stays
 # finite, so `0 * masked` and its gradient are 0, never NaN.
@@ -58,96 +62,80 @@ def rank(x):
 
 
 # ----------------------------------------------------------------------------------
-# Argument checks: each raises ValueError naming the argument.
+# Argument checks, in the message style of `keras_contrastive._validation` (Keras'
+# "`name` must be ... Received: name=value"). Scalar arguments go through its
+# helpers (a wrong type raises TypeError, a bad value ValueError); the tensor shape
+# checks below raise ValueError naming the tensor and its shape. Arguments that may
+# be tensors (a learnable temperature, a scheduled margin) are taken as they are.
 
 
-def _as_number(value):
-    """A Python float for Python/NumPy scalars; None for anything else."""
-    if isinstance(value, bool) or isinstance(value, np.bool_):
-        return None
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    return None
+def is_tensor(value):
+    """Whether `value` is a tensor-like object (not a Python or NumPy scalar)."""
+    return hasattr(value, "shape") and not is_number(value)
 
 
-def check_temperature(temperature, name="temperature"):
-    number = _as_number(temperature)
-    if number is None:
-        # Tensors are accepted as they are (e.g. a learnable temperature).
-        if hasattr(temperature, "shape"):
-            return temperature
-        raise ValueError(
-            f"`{name}` must be a positive number. Received: {name}={temperature!r}"
-        )
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive number. Received: {name}={temperature!r}"
-        )
-    return number
+def check_temperature(value, name="temperature"):
+    """A positive number as a float, or a tensor as it is."""
+    if is_tensor(value):
+        return value
+    return check_positive_number(name, value)
 
 
-def check_tau_plus(tau_plus):
-    number = _as_number(tau_plus)
-    if number is None or not (0.0 <= number < 1.0):
-        raise ValueError(
-            f"`tau_plus` must be a number in [0, 1). Received: tau_plus={tau_plus!r}"
-        )
-    return number
+def check_margin(value, name="margin"):
+    """A number >= 0 as a float, or a tensor as it is."""
+    if is_tensor(value):
+        return value
+    return check_number(name, value, minimum=0.0)
 
 
-def check_margin(margin):
-    number = _as_number(margin)
-    if number is None and hasattr(margin, "shape"):
-        return margin  # a tensor (e.g. a scheduled margin) is taken as it is
-    if number is None or not math.isfinite(number) or number < 0:
-        raise ValueError(
-            f"`margin` must be a non-negative number. Received: margin={margin!r}"
-        )
-    return number
+def check_tau_plus(value, name="tau_plus"):
+    """A number in [0, 1) as a float."""
+    return check_number(name, value, 0.0, 1.0, max_open=True)
 
 
 def check_finite_number(value, name):
-    number = _as_number(value)
-    if number is None or not math.isfinite(number):
-        raise ValueError(
-            f"`{name}` must be a finite number. Received: {name}={value!r}"
-        )
-    return number
+    """A finite number as a float."""
+    return check_number(name, value)
+
+
+def shape_of(x):
+    """The static shape of `x` as a tuple (None for unknown dimensions)."""
+    return tuple(x.shape)
 
 
 def check_rank(x, expected, name):
     if rank(x) != expected:
-        raise ValueError(
-            f"`{name}` must have rank {expected}, got rank {rank(x)} with shape "
-            f"{tuple(x.shape)}."
-        )
+        fail_shapes(name, f"have rank {expected}", {name: shape_of(x)})
 
 
 def check_same_shape(a, b, name_a, name_b):
     for axis in range(rank(a)):
         da, db = static_dim(a, axis), static_dim(b, axis)
         if da is not None and db is not None and da != db:
-            raise ValueError(
-                f"`{name_a}` and `{name_b}` must have the same shape, got "
-                f"{name_a}.shape={tuple(a.shape)} and {name_b}.shape={tuple(b.shape)}."
+            fail_shapes(
+                (name_a, name_b),
+                "have the same shape",
+                {name_a: shape_of(a), name_b: shape_of(b)},
             )
 
 
 def check_min_rows(x, minimum, name, why="negatives are needed"):
     n = static_dim(x, 0)
     if n is not None and n < minimum:
-        raise ValueError(
-            f"`{name}` must have at least {minimum} rows ({why}), got shape "
-            f"{tuple(x.shape)}."
+        fail_shapes(
+            name,
+            f"have at least {minimum} rows ({why})",
+            {name: shape_of(x)},
         )
 
 
 def check_same_last_dim(a, b, name_a, name_b):
     da, db = static_dim(a, -1), static_dim(b, -1)
     if da is not None and db is not None and da != db:
-        raise ValueError(
-            f"`{name_a}` and `{name_b}` must have the same feature size, got "
-            f"{name_a}.shape={tuple(a.shape)} and {name_b}.shape={tuple(b.shape)}."
+        fail_shapes(
+            (name_a, name_b),
+            "have the same feature size (last dimension)",
+            {name_a: shape_of(a), name_b: shape_of(b)},
         )
 
 
@@ -170,15 +158,13 @@ def label_inputs(labels, embeddings):
     if rank(labels) == 2 and static_dim(labels, 1) == 1:
         labels = ops.reshape(labels, (-1,))
     if rank(labels) != 1:
-        raise ValueError(
-            f"`labels` must have shape (N,) or (N, 1), got shape {tuple(labels.shape)}."
-        )
+        fail_shapes("labels", "have shape (N,) or (N, 1)", {"labels": shape_of(labels)})
     n_lab, n_emb = static_dim(labels, 0), static_dim(embeddings, 0)
     if n_lab is not None and n_emb is not None and n_lab != n_emb:
-        raise ValueError(
-            "`labels` must have one entry per row of `embeddings`, got "
-            f"labels.shape={tuple(labels.shape)} and "
-            f"embeddings.shape={tuple(embeddings.shape)}."
+        fail_shapes(
+            "labels",
+            "have one entry per row of `embeddings`",
+            {"labels": shape_of(labels), "embeddings": shape_of(embeddings)},
         )
     return labels, embeddings
 

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive.losses._common import to_float32
+from keras_contrastive._validation import fail_shapes
+from keras_contrastive.losses._common import shape_of, to_float32
 
 _MEAN = ("mean", "sum_over_batch_size", "mean_with_sample_weight")
 _NONE = (None, "none")
@@ -61,9 +62,10 @@ class ContrastiveLossBase(keras.losses.Loss):
                 return ops.broadcast_to(sample_weight, (num_values,))
             if n_w * self.rows_per_sample == num_values:
                 return ops.tile(sample_weight, (self.rows_per_sample,))
-            raise ValueError(
-                f"`sample_weight` must have one entry per anchor ({num_values}) "
-                f"or per pair, got shape {tuple(sample_weight.shape)}."
+            fail_shapes(
+                "sample_weight",
+                f"have one entry per anchor ({num_values}) or per pair",
+                {"sample_weight": shape_of(sample_weight)},
             )
         if self.rows_per_sample > 1:  # unknown batch size: the documented N-length
             return ops.tile(sample_weight, (self.rows_per_sample,))

@@ -3,21 +3,15 @@
 import keras
 from keras import ops
 
+from keras_contrastive._validation import check_int, fail, fail_shapes, is_int
 from keras_contrastive.losses._common import (
     check_rank,
     check_same_last_dim,
     l2_normalize,
+    shape_of,
     static_dim,
     to_float32,
 )
-
-
-def _check_count(value, name, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
-    return value
 
 
 def _seed_stream(seed):
@@ -25,11 +19,9 @@ def _seed_stream(seed):
     an int seed s gives s, s + 1, ... (equal ints would give equal streams)."""
     if isinstance(seed, keras.random.SeedGenerator):
         return lambda: seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(
-            "`seed` must be an int, a keras.random.SeedGenerator or None. "
-            f"Received: seed={seed!r}"
-        )
+    if not is_int(seed):
+        fail("seed", "an int, a keras.random.SeedGenerator or None", seed, TypeError)
+    seed = int(seed)
     counter = iter(range(seed, seed + 1000))
     return lambda: next(counter)
 
@@ -83,13 +75,14 @@ def mix_hard_negatives(
     >>> tuple(info_nce(q, k, negatives=[queue, mixed]).shape)
     (4,)
     """
-    num_hard = _check_count(num_hard, "num_hard", 1)
-    num_synthetic = _check_count(num_synthetic, "num_synthetic")
-    num_query_mixes = _check_count(num_query_mixes, "num_query_mixes")
+    num_hard = check_int("num_hard", num_hard, minimum=1)
+    num_synthetic = check_int("num_synthetic", num_synthetic, minimum=0)
+    num_query_mixes = check_int("num_query_mixes", num_query_mixes, minimum=0)
     if num_synthetic > 0 and num_hard < 2:
-        raise ValueError(
-            "`num_hard` must be >= 2 to mix pairs of negatives (num_synthetic > 0). "
-            f"Received: num_hard={num_hard}"
+        fail(
+            "num_hard",
+            "an int >= 2 to mix pairs of negatives (num_synthetic > 0)",
+            num_hard,
         )
     query, negatives = to_float32(query), to_float32(negatives)
     check_rank(query, 2, "query")
@@ -97,9 +90,10 @@ def mix_hard_negatives(
     check_same_last_dim(query, negatives, "query", "negatives")
     m = static_dim(negatives, 0)
     if m is not None and m < num_hard:
-        raise ValueError(
-            f"`negatives` must have at least num_hard={num_hard} rows, got shape "
-            f"{tuple(negatives.shape)}."
+        fail_shapes(
+            "negatives",
+            f"have at least num_hard={num_hard} rows",
+            {"negatives": shape_of(negatives)},
         )
     if seed is None:
         seed = keras.random.SeedGenerator()

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from keras_contrastive import distribute
+from keras_contrastive._validation import check_one_of
 from keras_contrastive.losses._common import (
     BIG,
     check_margin,
@@ -218,11 +219,7 @@ def _triplet_terms(labels, embeddings, margin, mining):
 
 
 def _check_mining(mining):
-    if mining not in _MINING:
-        raise ValueError(
-            f"`mining` must be one of {_MINING}. Received: mining={mining!r}"
-        )
-    return mining
+    return check_one_of("mining", mining, _MINING)
 
 
 def triplet_loss(labels, embeddings, margin=1.0, mining="all"):

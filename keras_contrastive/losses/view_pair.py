@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from keras_contrastive import distribute
+from keras_contrastive._validation import fail_shapes
 from keras_contrastive.losses._common import (
     BIG,
     check_finite_number,
@@ -25,6 +26,7 @@ from keras_contrastive.losses._common import (
     l2_normalize,
     mask_columns_logits,
     rows_logsumexp,
+    shape_of,
     softmax_cross_entropy_rows,
     static_dim,
     to_float32,
@@ -94,17 +96,18 @@ def _check_negatives(query, negatives):
     for neg in negatives:
         neg = to_float32(neg)
         if len(neg.shape) not in (2, 3):
-            raise ValueError(
-                "`negatives` must have rank 2 (M, d) or rank 3 (N, K, d), got shape "
-                f"{tuple(neg.shape)}."
+            fail_shapes(
+                "negatives",
+                "have rank 2 (M, d) or rank 3 (N, K, d)",
+                {"negatives": shape_of(neg)},
             )
         check_same_last_dim(query, neg, "query", "negatives")
         n_q, n_n = static_dim(query, 0), static_dim(neg, 0)
         if len(neg.shape) == 3 and n_q is not None and n_n is not None and n_q != n_n:
-            raise ValueError(
-                "Per-query `negatives` of rank 3 must have shape (N, K, d) with "
-                f"N = query.shape[0], got negatives.shape={tuple(neg.shape)} "
-                f"and query.shape={tuple(query.shape)}."
+            fail_shapes(
+                "negatives",
+                "have shape (N, K, d) with N = query.shape[0] when of rank 3",
+                {"negatives": shape_of(neg), "query": shape_of(query)},
             )
         checked.append(neg)
     return checked
