@@ -3,6 +3,15 @@ SimSiam). A head is a list of blocks; the two classes only differ in defaults.""
 
 import keras
 
+from keras_contrastive._validation import (
+    check_bool,
+    check_positive_int,
+    check_positive_number,
+    check_probability,
+    fail,
+    is_int,
+)
+
 
 class MLPHead(keras.layers.Layer):
     """A stack of `Dense -> [BatchNorm] -> activation` blocks and a linear output.
@@ -47,37 +56,35 @@ class MLPHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dims = _check_dims(hidden_dims)
-        if not _is_positive_int(output_dim):
-            raise ValueError(
-                "`output_dim` must be a positive int. "
-                f"Received: output_dim={output_dim!r}"
-            )
-        self.output_dim = int(output_dim)
-        for name, value in (
-            ("batch_norm", batch_norm),
-            ("output_batch_norm", output_batch_norm),
-            ("synchronized_batch_norm", synchronized_batch_norm),
-        ):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool. Received: {value!r}")
-        self.batch_norm = batch_norm
-        self.output_batch_norm = output_batch_norm
-        self.synchronized_batch_norm = synchronized_batch_norm
+        self.hidden_dims = check_hidden_dims("hidden_dims", hidden_dims)
+        self.output_dim = check_positive_int("output_dim", output_dim)
+        self.batch_norm = check_bool("batch_norm", batch_norm)
+        self.output_batch_norm = check_bool("output_batch_norm", output_batch_norm)
+        self.synchronized_batch_norm = check_bool(
+            "synchronized_batch_norm", synchronized_batch_norm
+        )
         # Keras accepts synchronized=True on TensorFlow only (see the docstring).
         synchronized = (
             synchronized_batch_norm and keras.backend.backend() == "tensorflow"
         )
-        try:
-            self.activation = keras.activations.get(activation)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                "`activation` must be a Keras activation name or callable. "
-                f"Received: activation={activation!r}"
-            ) from error
-        self.batch_norm_momentum = float(batch_norm_momentum)
-        self.batch_norm_epsilon = float(batch_norm_epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.activation = _get_keras_object(
+            keras.activations.get,
+            "activation",
+            activation,
+            "a Keras activation name or callable",
+        )
+        self.batch_norm_momentum = check_probability(
+            "batch_norm_momentum", batch_norm_momentum
+        )
+        self.batch_norm_epsilon = check_positive_number(
+            "batch_norm_epsilon", batch_norm_epsilon
+        )
+        self.kernel_initializer = _get_keras_object(
+            keras.initializers.get,
+            "kernel_initializer",
+            kernel_initializer,
+            "a Keras initializer, its name or its config",
+        )
 
         def dense(units, use_bias, name):
             return keras.layers.Dense(
@@ -114,10 +121,7 @@ class MLPHead(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
-            raise ValueError(
-                f"{self.__class__.__name__} expects features of shape (batch, dim) "
-                f"with a known dim. Received: input_shape={tuple(input_shape)}"
-            )
+            fail("input_shape", "(batch, dim) with a known dim", tuple(input_shape))
         shape = tuple(input_shape)
         for block in self.blocks:
             block.build(shape)
@@ -239,18 +243,28 @@ class PredictionHead(MLPHead):
         )
 
 
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def check_hidden_dims(name, value):
+    """Returns layer sizes as a tuple of ints >= 1 (from an int or a sequence).
+
+    An empty sequence is allowed: a linear head.
+    """
+    expectation = "a positive int or a sequence of positive ints"
+    dims = (value,) if is_int(value) else value
+    if not isinstance(dims, (tuple, list)) or not all(is_int(d) for d in dims):
+        fail(name, expectation, value, TypeError)
+    if any(d < 1 for d in dims):
+        fail(name, expectation, value)
+    return tuple(int(d) for d in dims)
 
 
-def _check_dims(hidden_dims):
-    if _is_positive_int(hidden_dims):
-        return (int(hidden_dims),)
-    if isinstance(hidden_dims, (tuple, list)) and all(
-        _is_positive_int(d) for d in hidden_dims
-    ):
-        return tuple(int(d) for d in hidden_dims)
-    raise ValueError(
-        "`hidden_dims` must be a positive int or a sequence of positive ints. "
-        f"Received: hidden_dims={hidden_dims!r}"
-    )
+def _get_keras_object(get, name, value, expectation):
+    """`get(value)` (e.g. `keras.activations.get`), failing in our message style.
+
+    A string or config Keras cannot resolve is a wrong value; anything else a
+    wrong type.
+    """
+    try:
+        return get(value)
+    except (ValueError, TypeError):
+        error = ValueError if isinstance(value, (str, dict)) else TypeError
+        fail(name, expectation, value, error)

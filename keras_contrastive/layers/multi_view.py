@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_contrastive._validation import check_layer, check_positive_int
 from keras_contrastive.layers.augmentation.base import DataLayer
 
 
@@ -33,21 +34,8 @@ class MultiView(DataLayer):
 
     def __init__(self, augmenter, num_views=2, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(augmenter, keras.layers.Layer):
-            raise TypeError(
-                "`augmenter` must be a keras.layers.Layer instance. "
-                f"Received: augmenter={augmenter!r}"
-            )
-        if (
-            not isinstance(num_views, int)
-            or isinstance(num_views, bool)
-            or num_views < 1
-        ):
-            raise ValueError(
-                f"`num_views` must be an int >= 1. Received: num_views={num_views!r}"
-            )
-        self.augmenter = augmenter
-        self.num_views = num_views
+        self.augmenter = check_layer("augmenter", augmenter)
+        self.num_views = check_positive_int("num_views", num_views)
 
     def call(self, images, training=True):
         return tuple(

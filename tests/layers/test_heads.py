@@ -123,10 +123,12 @@ def test_mixed_bfloat16(rng):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"hidden_dims": (8, 0)}, "hidden_dims"),
-        ({"hidden_dims": "8"}, "hidden_dims"),
-        ({"output_dim": 0}, "output_dim"),
-        ({"activation": "no_such_activation"}, "activation"),
+        ({"hidden_dims": (8, 0)}, "`hidden_dims` must be a positive int or"),
+        ({"output_dim": 0}, r"`output_dim` must be an int >= 1\. Received: output_dim"),
+        ({"activation": "no_such_activation"}, "`activation` must be"),
+        ({"batch_norm_momentum": 1.5}, "`batch_norm_momentum` must be"),
+        ({"batch_norm_epsilon": 0.0}, "`batch_norm_epsilon` must be"),
+        ({"kernel_initializer": "no_such_initializer"}, "`kernel_initializer`"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -134,11 +136,21 @@ def test_bad_arguments(kwargs, message):
         ProjectionHead(**kwargs)
 
 
-def test_synchronized_batch_norm_must_be_a_bool():
-    with pytest.raises(TypeError, match="synchronized_batch_norm"):
-        ProjectionHead(synchronized_batch_norm="yes")
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # A wrong type is a TypeError, as everywhere in the package.
+        ({"hidden_dims": "8"}, "hidden_dims"),
+        ({"output_dim": 2.5}, "output_dim"),
+        ({"activation": 3}, "`activation` must be"),
+        ({"synchronized_batch_norm": "yes"}, "`synchronized_batch_norm` must be True"),
+    ],
+)
+def test_bad_argument_types(kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        ProjectionHead(**kwargs)
 
 
 def test_bad_input_rank():
-    with pytest.raises(ValueError, match="batch, dim"):
+    with pytest.raises(ValueError, match=r"`input_shape` must be \(batch, dim\)"):
         ProjectionHead(hidden_dims=(4,), output_dim=2)(np.zeros((3,), "float32"))

@@ -166,9 +166,9 @@ def test_multi_view_draws_fresh_views_and_serialises(tmp_path, rng):
 
 
 def test_multi_view_bad_arguments():
-    with pytest.raises(ValueError, match="num_views"):
+    with pytest.raises(ValueError, match="`num_views` must be an int >= 1"):
         MultiView(SimCLRAugmenter(8), num_views=0)
-    with pytest.raises(TypeError, match="augmenter"):
+    with pytest.raises(TypeError, match="`augmenter` must be a Keras layer"):
         MultiView(lambda x: x)
 
 

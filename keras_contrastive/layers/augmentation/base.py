@@ -21,11 +21,8 @@ from keras.src.layers.preprocessing.data_layer import DataLayer
 from keras.src.utils import jax_utils
 from keras.src.utils.backend_utils import DynamicBackend
 
+from keras_contrastive._validation import check_pair, check_seed, fail
 from keras_contrastive.distribute import replica_seed
-from keras_contrastive.layers.augmentation._validation import (
-    check_seed,
-    check_value_range,
-)
 
 __all__ = ["DataLayer", "DynamicBackend", "ImageAugmentationLayer"]
 
@@ -79,6 +76,35 @@ def work_dtype(compute_dtype):
     return compute_dtype
 
 
+def check_value_range(name, value):
+    """Returns the pixel range `(low, high)` as floats, with low < high."""
+    low, high = check_pair(name, value)
+    if low == high:
+        fail(name, "a pair (low, high) with low < high", value)
+    return (low, high)
+
+
+def check_images_shape(shape, requires_rgb=False):
+    """Raises unless `shape` is a channels-last image batch or single image.
+
+    The message names no layer: Keras adds "Exception encountered when calling
+    <layer>.call()".
+    """
+    shape = tuple(shape)
+    if len(shape) not in (3, 4):
+        fail(
+            "images.shape",
+            "(batch, height, width, channels) (rank 4) or (height, width, "
+            "channels) (rank 3), channels last",
+            shape,
+        )
+    channels = shape[-1]
+    if requires_rgb and channels is not None and channels != 3:
+        fail("images.shape", "(..., 3): RGB with 3 channels, channels last", shape)
+    if channels is not None and channels < 1:
+        fail("images.shape", "(..., channels) with at least one channel", shape)
+
+
 class ImageAugmentationLayer(DataLayer):
     """Base of the image augmentation layers: checks, value range, seed, dispatch.
 
@@ -101,35 +127,17 @@ class ImageAugmentationLayer(DataLayer):
 
     def __init__(self, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.value_range = check_value_range(value_range)
-        self.seed = check_seed(seed)
+        self.value_range = check_value_range("value_range", value_range)
+        self.seed = check_seed("seed", seed)
         # `DataLayer._get_seed_generator` expects `seed` and `generator`.
-        self.generator = keras.random.SeedGenerator(seed)
+        self.generator = keras.random.SeedGenerator(self.seed)
 
     @property
     def work_dtype(self):
         return work_dtype(self.compute_dtype)
 
     def _check_images(self, images):
-        shape = images.shape
-        if len(shape) not in (3, 4):
-            raise ValueError(
-                f"{self.__class__.__name__} expects images of rank 4 (batch, height, "
-                "width, channels) or rank 3 (height, width, channels), channels "
-                f"last. Received: images.shape={tuple(shape)}"
-            )
-        channels = shape[-1]
-        if self.requires_rgb and channels is not None and channels != 3:
-            raise ValueError(
-                f"{self.__class__.__name__} expects RGB images with 3 channels "
-                f"(channels last). Received: images.shape={tuple(shape)} "
-                f"({channels} channels)"
-            )
-        if channels is not None and channels < 1:
-            raise ValueError(
-                f"{self.__class__.__name__} expects at least one channel. "
-                f"Received: images.shape={tuple(shape)}"
-            )
+        check_images_shape(images.shape, self.requires_rgb)
 
     def seed_generator(self):
         """The seed generator of the backend now running (TF inside tf.data)."""

@@ -2,8 +2,8 @@
 
 import keras
 
+from keras_contrastive._validation import check_pair, check_probability, fail, is_int
 from keras_contrastive.layers.augmentation import geometry
-from keras_contrastive.layers.augmentation._validation import check_range, check_rate
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
 
 
@@ -44,19 +44,22 @@ class RandomGaussianBlur(ImageAugmentationLayer):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        self.sigma = check_range(sigma, "sigma", minimum=0.0)
-        self.kernel_size = check_kernel_size(kernel_size)
-        self.rate = check_rate(rate, "rate")
+        self.sigma = check_pair("sigma", sigma, minimum=0.0, allow_scalar=True)
+        self.kernel_size = check_kernel_size("kernel_size", kernel_size)
+        self.rate = check_probability("rate", rate)
 
     def radii(self, images):
         shape = tuple(self.backend.core.shape(images))
         if self.kernel_size is not None:
             return tuple(k // 2 for k in self.kernel_size)
         if not all(isinstance(d, int) for d in shape[1:3]):
-            raise ValueError(
-                "RandomGaussianBlur needs a known image size to choose its kernel; "
-                "pass `kernel_size` for images of unknown size. Received: "
-                f"images.shape={shape}"
+            fail(
+                "images.shape",
+                "(batch, height, width, channels) with a known height and width "
+                "when `kernel_size` is None",
+                shape,
+                detail="RandomGaussianBlur sizes its kernel from the image; pass "
+                "`kernel_size` for images of unknown size",
             )
         return (
             geometry.default_blur_radius(shape[1]),
@@ -85,18 +88,17 @@ class RandomGaussianBlur(ImageAugmentationLayer):
         return config
 
 
-def check_kernel_size(kernel_size):
-    if kernel_size is None:
+def check_kernel_size(name, value):
+    """Returns None or `(height, width)` odd ints >= 1 (from an int or a pair).
+
+    Odd, so that the kernel has a centre tap.
+    """
+    if value is None:
         return None
-    sizes = (
-        kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
-    )
-    if len(sizes) != 2 or not all(
-        isinstance(k, int) and not isinstance(k, bool) and k > 0 and k % 2 == 1
-        for k in sizes
-    ):
-        raise ValueError(
-            "`kernel_size` must be None, a positive odd int or a pair of them. "
-            f"Received: kernel_size={kernel_size!r}"
-        )
-    return tuple(sizes)
+    expectation = "None, a positive odd int or a pair of them"
+    sizes = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if not all(is_int(k) for k in sizes):
+        fail(name, expectation, value, TypeError)
+    if len(sizes) != 2 or not all(k >= 1 and k % 2 == 1 for k in sizes):
+        fail(name, expectation, value)
+    return (int(sizes[0]), int(sizes[1]))

@@ -2,9 +2,12 @@
 
 import keras
 
+from keras_contrastive._validation import check_number, check_probability
 from keras_contrastive.layers.augmentation import color
-from keras_contrastive.layers.augmentation._validation import check_rate
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
+
+#: Hue shifts are up to 0.2 * strength turns: beyond 2.5, more than half a turn.
+MAX_STRENGTH = 2.5
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -53,9 +56,9 @@ class RandomColorDistortion(ImageAugmentationLayer):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        self.strength = check_strength(strength)
-        self.jitter_rate = check_rate(jitter_rate, "jitter_rate")
-        self.grayscale_rate = check_rate(grayscale_rate, "grayscale_rate")
+        self.strength = check_strength("strength", strength)
+        self.jitter_rate = check_probability("jitter_rate", jitter_rate)
+        self.grayscale_rate = check_probability("grayscale_rate", grayscale_rate)
 
     num_uniforms = color.COLOR_UNIFORMS
 
@@ -79,14 +82,6 @@ class RandomColorDistortion(ImageAugmentationLayer):
         return config
 
 
-def check_strength(strength):
-    if (
-        not isinstance(strength, (int, float))
-        or isinstance(strength, bool)
-        or not 0.0 <= strength <= 2.5
-    ):
-        raise ValueError(
-            "`strength` (colour distortion strength) must be a number in [0, 2.5]. "
-            f"Received: strength={strength!r}"
-        )
-    return float(strength)
+def check_strength(name, value):
+    """Returns a colour distortion strength in [0, MAX_STRENGTH] as a float."""
+    return check_number(name, value, 0.0, MAX_STRENGTH)

@@ -2,8 +2,8 @@
 
 import keras
 
+from keras_contrastive._validation import check_pair, check_probability, fail, is_number
 from keras_contrastive.layers.augmentation import geometry
-from keras_contrastive.layers.augmentation._validation import check_range, check_rate
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
 
 
@@ -44,14 +44,12 @@ class RandomCutout(ImageAugmentationLayer):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        self.size = check_range(size, "size", minimum=0.0, maximum=1.0)
-        self.rate = check_rate(rate, "rate")
-        if fill_value is not None and (
-            not isinstance(fill_value, (int, float)) or isinstance(fill_value, bool)
-        ):
-            raise TypeError(
-                f"`fill_value` must be a number or None. Received: {fill_value!r}"
-            )
+        self.size = check_pair(
+            "size", size, minimum=0.0, maximum=1.0, allow_scalar=True
+        )
+        self.rate = check_probability("rate", rate)
+        if fill_value is not None and not is_number(fill_value):
+            fail("fill_value", "a number or None", fill_value, TypeError)
         self.fill_value = None if fill_value is None else float(fill_value)
 
     num_uniforms = 4

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_contrastive.layers.augmentation._validation import check_range, check_rate
+from keras_contrastive._validation import check_pair, check_probability
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
 
 
@@ -37,8 +37,8 @@ class RandomGaussianNoise(ImageAugmentationLayer):
         self, stddev=0.05, rate=1.0, value_range=(0, 255), seed=None, **kwargs
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        self.stddev = check_range(stddev, "stddev", minimum=0.0)
-        self.rate = check_rate(rate, "rate")
+        self.stddev = check_pair("stddev", stddev, minimum=0.0, allow_scalar=True)
+        self.rate = check_probability("rate", rate)
 
     num_random_ops = 2
 

@@ -2,10 +2,11 @@
 
 import keras
 
+from keras_contrastive._validation import check_layer, check_probability, check_seed
 from keras_contrastive.distribute import replica_seed
-from keras_contrastive.layers.augmentation._validation import check_rate, check_seed
 from keras_contrastive.layers.augmentation.base import (
     DataLayer,
+    check_images_shape,
     compile_eagerly,
     run_compiled,
 )
@@ -48,25 +49,16 @@ class RandomApply(DataLayer):
 
     def __init__(self, layer, rate=0.5, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, keras.layers.Layer):
-            raise TypeError(
-                f"`layer` must be a keras.layers.Layer instance. Received: {layer!r}"
-            )
-        self.layer = layer
-        self.rate = check_rate(rate, "rate")
-        self.seed = check_seed(seed)
-        self.generator = keras.random.SeedGenerator(seed)
+        self.layer = check_layer("layer", layer)
+        self.rate = check_probability("rate", rate)
+        self.seed = check_seed("seed", seed)
+        self.generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, images, training=True):
         b = self.backend
         images = b.core.convert_to_tensor(images)
+        check_images_shape(images.shape)
         rank = len(images.shape)
-        if rank not in (3, 4):
-            raise ValueError(
-                "RandomApply expects images of rank 4 (batch, height, width, "
-                "channels) or rank 3 (height, width, channels). Received: "
-                f"images.shape={tuple(images.shape)}"
-            )
         if not training:
             return self.layer(images, training=False)
         applied = self.layer(images, training=True)

@@ -2,12 +2,13 @@
 
 import keras
 
-from keras_contrastive.layers.augmentation import geometry
-from keras_contrastive.layers.augmentation._validation import (
+from keras_contrastive._validation import (
+    check_bool,
+    check_pair,
     check_positive_int,
-    check_range,
-    check_size,
+    fail,
 )
+from keras_contrastive.layers.augmentation import geometry
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
 
 
@@ -61,27 +62,22 @@ class RandomResizedCrop(ImageAugmentationLayer):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        self.height = check_positive_int(height, "height")
-        self.width = check_positive_int(width, "width")
-        self.scale = check_range(scale, "scale", allow_scalar=False)
-        if not 0.0 < self.scale[0] or self.scale[1] > 1.0:
-            raise ValueError(
-                f"`scale` must lie in (0, 1] (area fractions). Received: scale={scale}"
+        self.height = check_positive_int("height", height)
+        self.width = check_positive_int("width", width)
+        self.scale = check_area_fractions("scale", scale)
+        self.ratio = check_pair("ratio", ratio)
+        if self.ratio[0] <= 0.0:
+            fail(
+                "ratio",
+                "a pair with low > 0",
+                ratio,
+                detail="Aspect ratios (width / height) are positive",
             )
-        self.ratio = check_range(ratio, "ratio", allow_scalar=False)
-        if not self.ratio[0] > 0.0:
-            raise ValueError(
-                f"`ratio` must be positive (width / height). Received: ratio={ratio}"
-            )
-        if not isinstance(horizontal_flip, bool):
-            raise TypeError(
-                f"`horizontal_flip` must be a bool. Received: {horizontal_flip!r}"
-            )
-        self.horizontal_flip = horizontal_flip
+        self.horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
 
     @property
     def size(self):
-        return check_size((self.height, self.width), "size")
+        return (self.height, self.width)
 
     num_uniforms = 2 * attempts + 3  # boxes, then the flip
 
@@ -119,6 +115,14 @@ class RandomResizedCrop(ImageAugmentationLayer):
             }
         )
         return config
+
+
+def check_area_fractions(name, value):
+    """Returns a `(low, high)` range of crop areas, fractions in (0, 1]."""
+    low, high = check_pair(name, value, maximum=1.0)
+    if low <= 0.0:
+        fail(name, "a pair with low > 0", value, detail="Area fractions are in (0, 1]")
+    return (low, high)
 
 
 def resize(backend, images, size):

@@ -2,16 +2,13 @@
 
 import keras
 
+from keras_contrastive._validation import check_bool, check_probability, check_size
 from keras_contrastive.layers.augmentation import color, geometry
-from keras_contrastive.layers.augmentation._validation import (
-    check_range,
-    check_rate,
-    check_size,
-)
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
 from keras_contrastive.layers.augmentation.color_distortion import check_strength
 from keras_contrastive.layers.augmentation.random_resized_crop import (
     RandomResizedCrop,
+    check_area_fractions,
     resize,
 )
 
@@ -84,22 +81,14 @@ class SimCLRAugmenter(ImageAugmentationLayer):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        self.image_size = check_size(image_size, "image_size")
-        self.crop_scale = check_range(crop_scale, "crop_scale", allow_scalar=False)
-        if not 0.0 < self.crop_scale[0] or self.crop_scale[1] > 1.0:
-            raise ValueError(
-                "`crop_scale` must lie in (0, 1] (area fractions). Received: "
-                f"crop_scale={crop_scale}"
-            )
-        self.color_strength = check_strength(color_strength)
-        for name, value in (("blur", blur), ("flip", flip)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool. Received: {value!r}")
-        self.blur = blur
-        self.flip = flip
-        self.jitter_rate = check_rate(jitter_rate, "jitter_rate")
-        self.grayscale_rate = check_rate(grayscale_rate, "grayscale_rate")
-        self.blur_rate = check_rate(blur_rate, "blur_rate")
+        self.image_size = check_size("image_size", image_size)
+        self.crop_scale = check_area_fractions("crop_scale", crop_scale)
+        self.color_strength = check_strength("color_strength", color_strength)
+        self.blur = check_bool("blur", blur)
+        self.flip = check_bool("flip", flip)
+        self.jitter_rate = check_probability("jitter_rate", jitter_rate)
+        self.grayscale_rate = check_probability("grayscale_rate", grayscale_rate)
+        self.blur_rate = check_probability("blur_rate", blur_rate)
 
     # Columns: crop boxes | flip | colour | blur sigma, blur apply.
     num_uniforms = RandomResizedCrop.num_uniforms + color.COLOR_UNIFORMS + 2
