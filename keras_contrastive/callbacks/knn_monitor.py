@@ -2,11 +2,14 @@
 
 import keras
 
-from keras_contrastive.evaluation._checks import (
-    check_int,
-    check_labelled_data,
-    check_positive_float,
+from keras_contrastive._validation import (
+    check_callable,
+    check_positive_int,
+    check_positive_number,
+    check_string,
+    fail,
 )
+from keras_contrastive.evaluation.arrays import check_labelled_data
 from keras_contrastive.evaluation.embeddings import knn_evaluate
 
 
@@ -69,23 +72,20 @@ class KNNMonitor(keras.callbacks.Callback):
         self.train_data = check_labelled_data("train_data", train_data)
         self.val_data = check_labelled_data("val_data", val_data)
         if self.train_data[0].shape[1:] != self.val_data[0].shape[1:]:
-            raise ValueError(
-                "`train_data` and `val_data` images must have the same shape per "
-                f"sample; received {self.train_data[0].shape[1:]} and "
-                f"{self.val_data[0].shape[1:]}."
+            fail(
+                "val_data[0].shape[1:]",
+                "the per-sample shape of `train_data[0]` "
+                f"({self.train_data[0].shape[1:]})",
+                self.val_data[0].shape[1:],
             )
-        self.every = check_int("every", every)
-        self.k = check_int("k", k)
-        self.temperature = check_positive_float("temperature", temperature)
-        self.batch_size = check_int("batch_size", batch_size)
-        if encoder is not None and not callable(encoder):
-            raise TypeError(
-                f"`encoder` must be a Keras model or None; received {type(encoder)}."
-            )
-        self.encoder = encoder
-        if not isinstance(log_name, str) or not log_name:
-            raise TypeError(f"`log_name` must be a non-empty string; got {log_name!r}.")
-        self.log_name = log_name
+        self.every = check_positive_int("every", every)
+        self.k = check_positive_int("k", k)
+        self.temperature = check_positive_number("temperature", temperature)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.encoder = check_callable(
+            "encoder", encoder, "a Keras model or callable", optional=True
+        )
+        self.log_name = check_string("log_name", log_name)
         self.verbose = verbose
         self.history = []
 
@@ -98,8 +98,11 @@ class KNNMonitor(keras.callbacks.Callback):
         """The current kNN accuracy of the encoder (also usable outside `fit`)."""
         encoder = self._encoder()
         if encoder is None:
-            raise ValueError(
-                "`KNNMonitor` has no encoder: pass `encoder=` or use it in `fit`."
+            fail(
+                "encoder",
+                "given when the monitor is not attached to a model (pass "
+                "`encoder=` or use the monitor in `fit`)",
+                None,
             )
         return knn_evaluate(
             encoder,

@@ -4,11 +4,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_contrastive.evaluation._checks import (
-    check_int,
-    check_labelled_data,
-    to_numpy,
+from keras_contrastive._validation import (
+    check_callable,
+    check_positive_int,
+    fail,
+    shown_as,
 )
+from keras_contrastive.evaluation.arrays import check_labelled_data, to_numpy
 from keras_contrastive.evaluation.knn import knn_accuracy
 
 
@@ -35,16 +37,11 @@ def compute_embeddings(encoder, x, batch_size=256):
     >>> compute_embeddings(encoder, np.zeros((3, 2, 2, 1), "uint8")).shape
     (3, 4)
     """
-    if not callable(encoder):
-        raise TypeError(
-            f"`encoder` must be a Keras model or callable; received {type(encoder)}."
-        )
-    batch_size = check_int("batch_size", batch_size)
+    check_callable("encoder", encoder, "a Keras model or callable")
+    batch_size = check_positive_int("batch_size", batch_size)
     x = to_numpy(x)
     if x.ndim == 0 or x.shape[0] == 0:
-        raise ValueError(
-            f"`x` must hold at least one sample; received shape {x.shape}."
-        )
+        fail("x.shape", "(num_samples, ...) with at least one sample", x.shape)
     if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
         x = x.astype(np.float32)
     if isinstance(encoder, keras.Model):
@@ -59,16 +56,20 @@ def compute_embeddings(encoder, x, batch_size=256):
         if all(keras.ops.is_tensor(f) for f in features):
             features = np.concatenate([to_numpy(f) for f in features], axis=0)
     if not isinstance(features, np.ndarray) and not keras.ops.is_tensor(features):
-        raise TypeError(
-            "`encoder` must return a single (batch, features) tensor; it returned "
-            f"{type(features).__name__}."
+        fail(
+            "encoder",
+            "a model returning a single (batch, features) tensor",
+            shown_as(f"a model returning a {type(features).__name__}"),
+            TypeError,
         )
     features = to_numpy(features)
     if features.ndim != 2:
-        raise ValueError(
-            "`encoder` must return a 2-D (batch, features) tensor; it returned shape "
-            f"{features.shape}. Add a pooling or flatten layer (for example "
-            "`keras.layers.GlobalAveragePooling2D()`) at the end of the encoder."
+        fail(
+            "encoder",
+            "a model returning a 2-D (batch, features) tensor",
+            shown_as(f"a model returning shape {features.shape}"),
+            detail="Add a pooling or flatten layer (for example "
+            "`keras.layers.GlobalAveragePooling2D()`) at the end of the encoder",
         )
     return features.astype(np.float32, copy=False)
 

@@ -5,63 +5,22 @@ the frozen embeddings of a labelled "memory" set. Each query's `k` most cosine-s
 training rows vote for their class with weight `exp(cos / temperature)`; the class
 with the largest summed vote is the prediction.
 
-Work is cut into query batches and training-row chunks so that peak memory is
+The neighbours come from the library's one search, `SemanticIndex` (exact, cosine):
+queries go in batches against chunks of training rows, so peak memory is
 `batch_size x train_batch_size` similarities plus `batch_size x num_classes` votes,
 whatever the sizes of the two sets (50,000 x 10,000: about 50 MB at a time).
 """
 
 import numpy as np
-from keras import ops
 
-from keras_contrastive.evaluation._checks import (
+from keras_contrastive._validation import check_positive_int, check_positive_number
+from keras_contrastive.evaluation.arrays import (
     check_embeddings,
-    check_int,
     check_labels,
-    check_positive_float,
+    check_same_dim,
     resolve_num_classes,
 )
-
-
-def _l2_normalise(x):
-    # Zero rows stay zero (cosine 0 to everything) instead of becoming NaN.
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
-
-
-def _train_chunks(train, labels, train_batch_size):
-    """The memory set as `(transposed chunk tensor, labels)` pairs."""
-    chunks = []
-    for start in range(0, len(train), train_batch_size):
-        rows = slice(start, start + train_batch_size)
-        # Transposed once here rather than once per query batch.
-        chunk_t = ops.convert_to_tensor(np.ascontiguousarray(train[rows].T))
-        chunks.append((chunk_t, labels[rows]))
-    return chunks
-
-
-def _nearest(query, train_chunks, k):
-    """Similarities and labels of each query's k most similar training rows.
-
-    The backend does the heavy part (similarity matmul and top-k per chunk); the
-    small `(batch, <= 2k)` merge across chunks happens in NumPy, so only one
-    chunk's similarity matrix exists at a time and few backend ops run per batch
-    (backends that compile each op per shape, like JAX on CPU, compile little).
-    """
-    best_sims, best_labels = None, None
-    for chunk_t, chunk_labels in train_chunks:
-        sims, index = ops.top_k(ops.matmul(query, chunk_t), min(k, chunk_t.shape[1]))
-        sims = ops.convert_to_numpy(sims)
-        labels = chunk_labels[ops.convert_to_numpy(index)]
-        if best_sims is not None:
-            sims = np.concatenate([best_sims, sims], axis=1)
-            labels = np.concatenate([best_labels, labels], axis=1)
-            # Stable: among equal similarities the earlier training row wins,
-            # as in a single top-k over all rows.
-            order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-            sims = np.take_along_axis(sims, order, axis=1)
-            labels = np.take_along_axis(labels, order, axis=1)
-        best_sims, best_labels = sims, labels
-    return best_sims, best_labels
+from keras_contrastive.evaluation.semantic_index import SemanticIndex
 
 
 def _vote(sims, labels, temperature, num_classes):
@@ -127,43 +86,35 @@ def knn_classify(
     >>> knn_classify(train, labels, np.array([[1.0, 0.2], [0.2, 1.0]]), k=2)
     array([0, 1])
     """
-    train = check_embeddings("train_embeddings", train_embeddings)
+    train = check_embeddings("train_embeddings", train_embeddings, allow_empty=False)
     query = check_embeddings("query_embeddings", query_embeddings)
-    if train.shape[0] == 0:
-        raise ValueError("`train_embeddings` is empty; kNN needs at least one row.")
-    if query.shape[1] != train.shape[1]:
-        raise ValueError(
-            "`query_embeddings` and `train_embeddings` must have the same feature "
-            f"dimension; received {query.shape[1]} and {train.shape[1]}."
-        )
+    check_same_dim("query_embeddings", query, "train_embeddings", train)
     labels = check_labels(
         "train_labels", train_labels, train.shape[0], "train_embeddings"
     )
-    k = min(check_int("k", k), train.shape[0])
-    temperature = check_positive_float("temperature", temperature)
+    k = min(check_positive_int("k", k), train.shape[0])
+    temperature = check_positive_number("temperature", temperature)
     num_classes = resolve_num_classes(num_classes, labels)
-    batch_size = check_int("batch_size", batch_size)
-    train_batch_size = check_int("train_batch_size", train_batch_size)
+    batch_size = check_positive_int("batch_size", batch_size)
+    train_batch_size = check_positive_int("train_batch_size", train_batch_size)
     if query.shape[0] == 0:
         return np.zeros((0,), dtype=np.int64)
 
-    num_query = query.shape[0]
-    batch_size = min(batch_size, num_query)
-    train_chunks = _train_chunks(_l2_normalise(train), labels, train_batch_size)
-    query = _l2_normalise(query)
-    # Equal-sized query batches, so each backend op sees one shape (the padding
-    # rows of the last batch are dropped from the output).
-    padding = -num_query % batch_size
-    query = np.concatenate([query, np.zeros((padding, query.shape[1]), np.float32)])
-
-    predictions = []
-    for start in range(0, len(query), batch_size):
-        batch = ops.convert_to_tensor(query[start : start + batch_size])
-        sims, neighbour_labels = _nearest(batch, train_chunks, k)
-        predictions.append(
-            _vote(sims.astype(np.float64), neighbour_labels, temperature, num_classes)
+    index = SemanticIndex(
+        metric="cosine", block_size=train_batch_size, query_batch_size=batch_size
+    )
+    index.add(train)
+    positions, sims = index.search(query, k)
+    predictions = [
+        _vote(
+            sims[start : start + batch_size].astype(np.float64),
+            labels[positions[start : start + batch_size]],
+            temperature,
+            num_classes,
         )
-    return np.concatenate(predictions)[:num_query].astype(np.int64)
+        for start in range(0, len(query), batch_size)
+    ]
+    return np.concatenate(predictions).astype(np.int64)
 
 
 def knn_accuracy(
@@ -195,12 +146,10 @@ def knn_accuracy(
     >>> knn_accuracy(train, [0, 1], train, [0, 1], k=1)
     1.0
     """
-    query = check_embeddings("query_embeddings", query_embeddings)
+    query = check_embeddings("query_embeddings", query_embeddings, allow_empty=False)
     truth = check_labels(
         "query_labels", query_labels, query.shape[0], "query_embeddings"
     )
-    if truth.size == 0:
-        raise ValueError("`query_embeddings` is empty; accuracy needs a query.")
     predicted = knn_classify(
         train_embeddings,
         train_labels,

@@ -3,11 +3,16 @@
 import keras
 import numpy as np
 
-from keras_contrastive.evaluation._checks import (
+from keras_contrastive._validation import (
+    check_number,
+    check_positive_int,
+    check_positive_number,
+    fail,
+    shown_as,
+)
+from keras_contrastive.evaluation.arrays import (
     check_embeddings,
-    check_int,
     check_labels,
-    check_positive_float,
     resolve_num_classes,
 )
 from keras_contrastive.evaluation.embeddings import compute_embeddings
@@ -15,7 +20,7 @@ from keras_contrastive.evaluation.embeddings import compute_embeddings
 
 def _features(encoder, x, name, batch_size):
     if encoder is None:
-        return check_embeddings(name, x)
+        return check_embeddings(name, x, allow_empty=False)
     return compute_embeddings(encoder, x, batch_size)
 
 
@@ -64,23 +69,22 @@ def linear_probe(
     >>> linear_probe(None, x[:150], y[:150], x[150:], y[150:], epochs=20) > 0.9
     True
     """
-    epochs = check_int("epochs", epochs)
-    batch_size = check_int("batch_size", batch_size)
-    learning_rate = check_positive_float("learning_rate", learning_rate)
-    if weight_decay < 0:
-        raise ValueError(f"`weight_decay` must be >= 0; received {weight_decay}.")
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    learning_rate = check_positive_number("learning_rate", learning_rate)
+    weight_decay = check_number("weight_decay", weight_decay, minimum=0.0)
 
     train_features = _features(encoder, x_train, "x_train", batch_size)
     test_features = _features(encoder, x_test, "x_test", batch_size)
     if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(
-            "`x_train` and `x_test` give features of different sizes: "
-            f"{train_features.shape[1]} and {test_features.shape[1]}."
+        fail(
+            "x_test",
+            "inputs whose features have the size of `x_train`'s "
+            f"({train_features.shape[1]})",
+            shown_as(f"inputs whose features have size {test_features.shape[1]}"),
         )
     y_train = check_labels("y_train", y_train, len(train_features), "x_train")
     y_test = check_labels("y_test", y_test, len(test_features), "x_test")
-    if len(y_train) == 0 or len(y_test) == 0:
-        raise ValueError("`x_train` and `x_test` must each hold at least one sample.")
     if num_classes is None:
         num_classes = int(max(y_train.max(), y_test.max())) + 1
     num_classes = resolve_num_classes(num_classes, y_train, "y_train")

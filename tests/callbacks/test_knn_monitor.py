@@ -94,19 +94,42 @@ def test_config_round_trip(rng):
 
 def test_bad_arguments(rng):
     train, val = _data(rng, 10), _data(rng, 5)
-    with pytest.raises(ValueError, match="`train_data` must be an `\\(images, labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"`train_data` must be an \(images, labels\) tuple. Received: "
+        r"train_data=ndarray of shape \(10, 6\)",
+    ):
         KNNMonitor(train[0], val)
     with pytest.raises(
-        ValueError, match=r"`val_data\[1\]` has 4 labels but `val_data\[0\]` has 5"
+        ValueError,
+        match=r"`val_data\[1\].shape` must be \(5,\) or \(5, 1\): one class label "
+        r"per row of `val_data\[0\]`. Received: val_data\[1\].shape=\(4,\)",
     ):
         KNNMonitor(train, (val[0], val[1][:4]))
-    with pytest.raises(ValueError, match="same shape per sample"):
+    with pytest.raises(
+        ValueError,
+        match=r"`val_data\[0\].shape\[1:\]` must be the per-sample shape of "
+        r"`train_data\[0\]` \(\(6,\)\). Received: val_data\[0\].shape\[1:\]=\(3,\)",
+    ):
         KNNMonitor(train, (val[0][:, :3], val[1]))
-    with pytest.raises(ValueError, match="`every`"):
+    with pytest.raises(
+        ValueError, match="`every` must be an int >= 1. Received: every=0"
+    ):
         KNNMonitor(train, val, every=0)
-    with pytest.raises(TypeError, match="`k`"):
+    with pytest.raises(TypeError, match="`k` must be an int >= 1. Received: k=1.5"):
         KNNMonitor(train, val, k=1.5)
-    with pytest.raises(ValueError, match="`temperature`"):
+    with pytest.raises(
+        ValueError, match="`temperature` must be a positive number. Received"
+    ):
         KNNMonitor(train, val, temperature=0)
-    with pytest.raises(ValueError, match="no encoder"):
+    with pytest.raises(TypeError, match="`encoder` must be a Keras model or callable"):
+        KNNMonitor(train, val, encoder="dense")
+    with pytest.raises(
+        ValueError, match="`log_name` must be a non-empty string. Received: log_name=''"
+    ):
+        KNNMonitor(train, val, log_name="")
+    with pytest.raises(
+        ValueError,
+        match="`encoder` must be given when the monitor is not attached to a model",
+    ):
         KNNMonitor(train, val).evaluate()

@@ -27,12 +27,27 @@ def test_plain_layer_is_called_in_batches(rng):
 def test_encoder_errors(rng):
     images = rng.normal(size=(4, 5, 5, 3)).astype("float32")
     feature_map = keras.Sequential([keras.Input((5, 5, 3)), keras.layers.Conv2D(2, 1)])
-    with pytest.raises(ValueError, match=r"shape \(4, 5, 5, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`encoder` must be a model returning a 2-D \(batch, features\) "
+        r"tensor. Received: encoder=a model returning shape \(4, 5, 5, 2\). Add a "
+        r"pooling",
+    ):
         compute_embeddings(feature_map, images)
-    with pytest.raises(TypeError, match="`encoder`"):
+    with pytest.raises(
+        TypeError,
+        match="`encoder` must be a Keras model or callable. Received: "
+        "encoder='not a model'",
+    ):
         compute_embeddings("not a model", images)
-    with pytest.raises(ValueError, match="at least one sample"):
+    with pytest.raises(
+        ValueError,
+        match=r"`x.shape` must be \(num_samples, ...\) with at least one sample. "
+        r"Received: x.shape=\(0, 5, 5, 3\)",
+    ):
         compute_embeddings(feature_map, images[:0])
+    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1"):
+        compute_embeddings(feature_map, images, batch_size=0)
 
 
 def test_knn_evaluate_matches_reference(rng):
@@ -51,5 +66,9 @@ def test_knn_evaluate_matches_reference(rng):
     assert np.all(vote_gap > 1e-3)
     accuracy = knn_evaluate(encoder, (x_train, y_train), (x_val, y_val), k=10)
     assert accuracy == pytest.approx(np.mean(expected == y_val))
-    with pytest.raises(ValueError, match="`train_data` must be an `\\(images, labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"`train_data` must be an \(images, labels\) tuple. Received: "
+        r"train_data=ndarray of shape \(90, 6\) and dtype float32",
+    ):
         knn_evaluate(encoder, x_train, (x_val, y_val))

@@ -123,14 +123,23 @@ def test_knn_accuracy_matches_reference(rng):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"k": 0}, ValueError, "`k`"),
-        ({"k": 2.5}, TypeError, "`k`"),
+        ({"k": 0}, ValueError, "`k` must be an int >= 1. Received: k=0"),
+        ({"k": 2.5}, TypeError, "`k` must be an int >= 1. Received: k=2.5"),
         ({"k": True}, TypeError, "`k`"),
         ({"temperature": 0.0}, ValueError, "`temperature`"),
         ({"temperature": -1.0}, ValueError, "`temperature`"),
-        ({"temperature": "hot"}, TypeError, "`temperature`"),
+        (
+            {"temperature": "hot"},
+            TypeError,
+            "`temperature` must be a positive number. Received: temperature='hot'",
+        ),
         ({"batch_size": 0}, ValueError, "`batch_size`"),
-        ({"num_classes": 2}, ValueError, "`num_classes`"),
+        (
+            {"num_classes": 2},
+            ValueError,
+            r"`num_classes` must be greater than the largest label in `train_labels` "
+            r"\(3\). Received: num_classes=2",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -142,19 +151,54 @@ def test_bad_arguments(kwargs, error, match):
 
 def test_bad_shapes_and_labels():
     train = np.eye(4)
-    with pytest.raises(ValueError, match="`train_embeddings` must be a 2-D"):
-        knn_classify(np.ones(4), [0, 1, 2, 3], train)
-    with pytest.raises(ValueError, match="same feature dimension"):
-        knn_classify(train, [0, 1, 2, 3], np.ones((2, 3)))
-    with pytest.raises(ValueError, match="`train_labels` has 3 labels"):
-        knn_classify(train, [0, 1, 2], train)
-    with pytest.raises(ValueError, match="labels >= 0"):
-        knn_classify(train, [0, 1, -2, 3], train)
-    with pytest.raises(ValueError, match="whole-number"):
-        knn_classify(train, [0, 1, 2.5, 3], train)
-    with pytest.raises(ValueError, match="NaN"):
-        knn_classify(np.full((4, 4), np.nan), [0, 1, 2, 3], train)
-    with pytest.raises(ValueError, match="is empty"):
-        knn_classify(np.zeros((0, 4)), np.zeros(0, int), train)
-    with pytest.raises(ValueError, match="`query_labels`"):
-        knn_accuracy(train, [0, 1, 2, 3], train, [0, 1])
+    labels = [0, 1, 2, 3]
+    cases = [
+        (
+            (np.ones(4), labels, train),
+            r"`train_embeddings.shape` must be of rank 2: \(num_samples, dim\). "
+            r"Received: train_embeddings.shape=\(4,\)",
+        ),
+        (
+            (train, labels, np.ones((2, 3))),
+            r"`query_embeddings.shape\[1\]` must be equal to `train_embeddings`'s "
+            r"feature dimension \(4\). Received: query_embeddings.shape\[1\]=3",
+        ),
+        (
+            (train, [0, 1, 2], train),
+            r"`train_labels.shape` must be \(4,\) or \(4, 1\): one class label per "
+            r"row of `train_embeddings`. Received: train_labels.shape=\(3,\)",
+        ),
+        (
+            (train, [0, 1, -2, 3], train),
+            r"`train_labels` must be class labels >= 0. Received: train_labels=an "
+            r"array holding -2",
+        ),
+        (
+            (train, [0, 1, 2.5, 3], train),
+            r"`train_labels` must be whole-number class labels. Received: "
+            r"train_labels=an array holding 2.5",
+        ),
+        (
+            (np.full((4, 4), np.nan), labels, train),
+            r"`train_embeddings` must be free of NaN and inf. Received: "
+            r"train_embeddings=an array of shape \(4, 4\) with 16 NaN or inf values",
+        ),
+        (
+            (np.zeros((0, 4)), np.zeros(0, int), train),
+            r"`train_embeddings.shape` must be \(num_samples, dim\) with "
+            r"num_samples >= 1. Received: train_embeddings.shape=\(0, 4\)",
+        ),
+    ]
+    for args, match in cases:
+        with pytest.raises(ValueError, match=match):
+            knn_classify(*args)
+    with pytest.raises(TypeError, match=r"`train_embeddings.dtype` must be numeric"):
+        knn_classify(np.array([["a"]]), [0], train)
+    with pytest.raises(TypeError, match=r"`train_labels.dtype` must be an integer"):
+        knn_classify(train, ["a", "b", "c", "d"], train)
+    with pytest.raises(
+        ValueError, match=r"`query_labels.shape` must be \(4,\) or \(4, 1\)"
+    ):
+        knn_accuracy(train, labels, train, [0, 1])
+    with pytest.raises(ValueError, match=r"`query_embeddings.shape` must be"):
+        knn_accuracy(train, labels, np.zeros((0, 4)), [])

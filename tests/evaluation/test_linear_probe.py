@@ -62,11 +62,24 @@ def test_bad_inputs(rng):
     images = rng.normal(size=(10, 4, 4, 3)).astype("float32")
     with pytest.raises(ValueError, match="2-D .*pooling"):
         linear_probe(no_pool, images, y[:10], images, y[:10])
-    with pytest.raises(ValueError, match="`y_train` has 30 labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"`y_train.shape` must be \(20,\) or \(20, 1\): one class label per "
+        r"row of `x_train`. Received: y_train.shape=\(30,\)",
+    ):
         linear_probe(None, x[:20], y[:30], x[20:], y[20:])
-    with pytest.raises(ValueError, match="`epochs`"):
+    with pytest.raises(ValueError, match="`epochs` must be an int >= 1. Received"):
         linear_probe(None, x[:20], y[:20], x[20:], y[20:], epochs=0)
-    with pytest.raises(ValueError, match="`learning_rate`"):
+    with pytest.raises(
+        ValueError,
+        match="`learning_rate` must be a positive number. Received: learning_rate=-1.0",
+    ):
         linear_probe(None, x[:20], y[:20], x[20:], y[20:], learning_rate=-1.0)
-    with pytest.raises(ValueError, match="different sizes"):
+    with pytest.raises(ValueError, match=r"`weight_decay` must be a number in \[0"):
+        linear_probe(None, x[:20], y[:20], x[20:], y[20:], weight_decay=-0.1)
+    with pytest.raises(
+        ValueError,
+        match=r"`x_test` must be inputs whose features have the size of `x_train`'s "
+        r"\(8\). Received: x_test=inputs whose features have size 3",
+    ):
         linear_probe(None, x[:20], y[:20], x[20:, :3], y[20:])

@@ -1,0 +1,128 @@
+"""Sentences in, embeddings out: the text encoder protocol of the evaluation tools.
+
+A text encoder is any of:
+
+- an object with an `encode(texts, batch_size=..., verbose=...)` method returning
+  `(len(texts), dim)` embeddings (the sentence-transformers interface, Reimers and
+  Gurevych, 2019, "Sentence-BERT"; the method receives the whole list and batches
+  itself);
+- a `keras.Model` taking strings (it runs through `predict` on a NumPy array of
+  str, in batches of `batch_size`);
+- any other callable mapping a list of at most `batch_size` strings to a
+  `(batch, dim)` array or backend tensor.
+"""
+
+import keras
+import numpy as np
+
+from keras_contrastive._validation import (
+    check_callable,
+    check_positive_int,
+    fail,
+    shown_as,
+    summarize,
+)
+from keras_contrastive.evaluation.arrays import check_embeddings, to_numpy
+
+
+def check_texts(name, texts, allow_empty=False):
+    """Returns `texts` (a list, tuple or 1-D array of str) as a list of str.
+
+    Raises a `TypeError` for a single string, a non-sequence or a non-string item
+    (naming its index), and a `ValueError` for an empty list unless
+    `allow_empty`.
+    """
+    expectation = "a list of strings"
+    if isinstance(texts, np.ndarray) and texts.ndim == 1:
+        texts = texts.tolist()
+    if not isinstance(texts, (list, tuple)):
+        detail = "Wrap a single text in a list" if isinstance(texts, str) else ""
+        fail(name, expectation, summarize(texts), TypeError, detail)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            fail(
+                name,
+                expectation,
+                shown_as(f"a {type(texts).__name__} whose item {i} is {text!r}"),
+                TypeError,
+            )
+    if not texts and not allow_empty:
+        fail(name, "a non-empty list of strings", texts)
+    return list(texts)
+
+
+def is_texts(value):
+    """True when `value` looks like a list of str rather than an array of numbers."""
+    if isinstance(value, np.ndarray):
+        return (
+            value.dtype.kind in "UO"
+            and value.size > 0
+            and isinstance(value.flat[0], str)
+        )
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and isinstance(value[0], str)
+    )
+
+
+def encode_texts(encoder, texts, batch_size=32, name="texts"):
+    """Embeds a list of strings with a text encoder; returns float32 `(N, dim)`.
+
+    Args:
+        encoder: an object with `encode(texts, batch_size=..., verbose=...)`, a
+            `keras.Model` taking strings, or a callable mapping a list of strings
+            to a `(batch, dim)` array or tensor (called on batches of
+            `batch_size`).
+        texts: a non-empty list of str.
+        batch_size: texts per encoder call.
+        name: the argument name used in error messages.
+
+    Returns:
+        A float32 NumPy array with one row per text.
+
+    Example:
+
+    >>> import numpy as np
+    >>> def encoder(batch):  # a toy encoder: string length and vowel count
+    ...     return np.array([[len(t), sum(c in "aeiou" for c in t)] for t in batch])
+    >>> encode_texts(encoder, ["a cat", "the dog", "xyz"], batch_size=2)
+    array([[5., 2.],
+           [7., 2.],
+           [3., 0.]], dtype=float32)
+    """
+    texts = check_texts(name, texts)
+    batch_size = check_positive_int("batch_size", batch_size)
+    method = getattr(encoder, "encode", None)
+    if callable(method) and not isinstance(encoder, keras.layers.Layer):
+        features = to_numpy(method(texts, batch_size=batch_size, verbose=0))
+    elif isinstance(encoder, keras.Model):
+        features = to_numpy(
+            encoder.predict(np.asarray(texts), batch_size=batch_size, verbose=0)
+        )
+    else:
+        check_callable(
+            "encoder",
+            encoder,
+            "a text encoder (an object with `encode`, a Keras model or a callable)",
+        )
+        batches = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            batches.append(to_numpy(encoder(batch)))
+            _check_rows(batches[-1], len(batch))
+        features = np.concatenate(batches, axis=0)
+    _check_rows(features, len(texts))
+    return check_embeddings(f"encoder({name})", features)
+
+
+def _check_rows(features, num_texts):
+    if features.ndim != 2 or features.shape[0] != num_texts:
+        fail(
+            "encoder",
+            "a text encoder returning one embedding row per text, "
+            "of shape (num_texts, dim)",
+            shown_as(
+                f"an encoder returning shape {features.shape} for {num_texts} texts"
+            ),
+        )
