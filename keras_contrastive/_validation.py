@@ -332,9 +332,7 @@ def check_int_tuple(name, value, minimum=None, maximum=None):
     Each int must lie in [minimum, maximum] (each bound optional); the order is
     kept.
     """
-    expectation = "an int or a non-empty tuple of ints" + _bounds_text(
-        minimum, maximum
-    )
+    expectation = "an int or a non-empty tuple of ints" + _bounds_text(minimum, maximum)
     items = (value,) if is_int(value) else value
     if not isinstance(items, (tuple, list)) or not items:
         fail(name, expectation, summarize(value), TypeError)
@@ -347,3 +345,44 @@ def check_int_tuple(name, value, minimum=None, maximum=None):
     ):
         fail(name, expectation, value)
     return tuple(int(item) for item in items)
+
+
+def check_strings(name, value, allow_empty=False):
+    """Returns `value` as a list of Python `str`: a batch of texts.
+
+    Accepts one string (a batch of one), a list or tuple of strings, a NumPy array
+    of strings (rank 0 or 1; unicode, bytes or object dtype) or an eager tensor of
+    strings (anything with `.numpy()`, such as a TensorFlow string tensor). Bytes
+    are decoded as UTF-8. `None`, numbers and other non-string elements raise a
+    `TypeError` naming the element (`name[i]`); an empty batch raises a
+    `ValueError` unless `allow_empty`.
+    """
+    expectation = "a string or a sequence of strings"
+    if value is None:
+        fail(name, expectation, value, TypeError)
+    items = value
+    if hasattr(items, "numpy") and not isinstance(items, np.ndarray):
+        items = items.numpy()
+    if isinstance(items, (str, bytes, np.str_, np.bytes_)):
+        items = [items]
+    elif isinstance(items, np.ndarray):
+        if items.dtype.kind not in "USO" or items.ndim > 1:
+            fail(name, expectation + " (rank 0 or 1)", value, TypeError)
+        items = items.reshape(-1).tolist()
+    elif isinstance(items, (list, tuple)):
+        items = list(items)
+    else:
+        fail(name, expectation, value, TypeError)
+    strings = []
+    for i, item in enumerate(items):
+        if isinstance(item, (bytes, np.bytes_)):
+            try:
+                item = bytes(item).decode("utf-8")
+            except UnicodeDecodeError:
+                fail(f"{name}[{i}]", "valid UTF-8", item)
+        if not isinstance(item, str):
+            fail(f"{name}[{i}]", "a string", item, TypeError)
+        strings.append(str(item))
+    if not strings and not allow_empty:
+        fail(name, "a non-empty batch of strings", value)
+    return strings
