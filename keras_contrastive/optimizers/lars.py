@@ -1,33 +1,19 @@
 """LARS: layer-wise adaptive rate scaling (You et al. 2017), as SimCLR uses it."""
 
-import numbers
 import re
 
 import keras
 from keras import ops
 
+from keras_contrastive._validation import (
+    check_bool,
+    check_number,
+    fail,
+    is_number,
+    legacy_type_errors,
+)
+
 _DEFAULT_EXCLUDE_NAMES = ("bias", "batch_norm", "batchnorm")
-
-
-def _check_number(name, value, low=None, high=None, low_open=False, high_open=False):
-    """Raises a `ValueError` naming `name` unless `value` is a real number in range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"`{name}` must be a real number. Received: {name}={value!r} "
-            f"of type {type(value).__name__}"
-        )
-    value = float(value)
-    bad_low = low is not None and (value <= low if low_open else value < low)
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high or value != value:  # value != value: NaN
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(
-            f"`{name}` must be in {left}{lo}, {hi}{right}. Received: {name}={value}"
-        )
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -123,35 +109,32 @@ class LARS(keras.optimizers.Optimizer):
         name=None,
         **kwargs,
     ):
-        if isinstance(learning_rate, numbers.Real) and not isinstance(
-            learning_rate, bool
-        ):
-            _check_number("learning_rate", learning_rate, low=0.0)
-        elif isinstance(learning_rate, (bool, str)) or learning_rate is None:
-            raise ValueError(
-                "`learning_rate` must be a float >= 0, a LearningRateSchedule or "
-                f"a callable. Received: learning_rate={learning_rate!r}"
+        # A wrong type raises a TypeError that is also the ValueError LARS
+        # raised for it before the package's checks were unified.
+        with legacy_type_errors():
+            if is_number(learning_rate):
+                check_number("learning_rate", learning_rate, minimum=0.0)
+            elif not callable(learning_rate):  # schedules are callables too
+                fail(
+                    "learning_rate",
+                    "a number >= 0, a LearningRateSchedule or a callable",
+                    learning_rate,
+                    TypeError,
+                )
+            momentum = check_number(
+                "momentum", momentum, minimum=0.0, maximum=1.0, max_open=True
             )
-        momentum = _check_number(
-            "momentum", momentum, low=0.0, high=1.0, high_open=True
-        )
-        weight_decay = _check_number(
-            "weight_decay", 0.0 if weight_decay is None else weight_decay, low=0.0
-        )
-        eta = _check_number("eta", eta, low=0.0, low_open=True)
-        if not isinstance(nesterov, bool):
-            raise ValueError(
-                f"`nesterov` must be a bool. Received: nesterov={nesterov!r}"
+            weight_decay = check_number(
+                "weight_decay",
+                0.0 if weight_decay is None else weight_decay,
+                minimum=0.0,
             )
-        if nesterov and momentum == 0.0:
-            raise ValueError(
-                "`nesterov=True` needs `momentum` > 0. Received: momentum=0.0"
-            )
-        if not isinstance(exclude_1d, bool):
-            raise ValueError(
-                f"`exclude_1d` must be a bool. Received: exclude_1d={exclude_1d!r}"
-            )
-        exclude_names = self._validate_exclude_names(exclude_names)
+            eta = check_number("eta", eta, minimum=0.0, min_open=True)
+            nesterov = check_bool("nesterov", nesterov)
+            if nesterov and momentum == 0.0:
+                fail("nesterov", "False when `momentum` is 0", nesterov)
+            exclude_1d = check_bool("exclude_1d", exclude_1d)
+            exclude_names = check_patterns("exclude_names", exclude_names)
 
         super().__init__(
             learning_rate=learning_rate,
@@ -173,34 +156,6 @@ class LARS(keras.optimizers.Optimizer):
         self.exclude_names = tuple(exclude_names)
         self.exclude_1d = exclude_1d
         self._exclude_patterns = tuple(re.compile(p) for p in exclude_names)
-
-    @staticmethod
-    def _validate_exclude_names(exclude_names):
-        if exclude_names is None:
-            return []
-        if isinstance(exclude_names, str):
-            exclude_names = [exclude_names]
-        try:
-            exclude_names = list(exclude_names)
-        except TypeError:
-            raise ValueError(
-                "`exclude_names` must be a sequence of strings or None. "
-                f"Received: exclude_names={exclude_names!r}"
-            ) from None
-        for pattern in exclude_names:
-            if not isinstance(pattern, str):
-                raise ValueError(
-                    "`exclude_names` must contain only strings. Received the "
-                    f"entry {pattern!r} in exclude_names={exclude_names!r}"
-                )
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(
-                    f"`exclude_names` entry {pattern!r} is not a valid regular "
-                    f"expression: {error}"
-                ) from None
-        return exclude_names
 
     def is_excluded(self, variable):
         """Whether `variable` skips weight decay and the trust ratio.
@@ -286,3 +241,23 @@ class LARS(keras.optimizers.Optimizer):
             }
         )
         return config
+
+
+def check_patterns(name, value):
+    """Returns a list of regular expressions from None, one string or a sequence."""
+    expectation = "a string or a sequence of strings (regular expressions), or None"
+    if value is None:
+        return []
+    try:
+        patterns = [value] if isinstance(value, str) else list(value)
+    except TypeError:
+        patterns = None
+    if patterns is None or not all(isinstance(p, str) for p in patterns):
+        fail(name, expectation, value, TypeError)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            detail = f"{pattern!r} is not a valid regular expression: {error}"
+            fail(name, expectation, value, detail=detail)
+    return patterns

@@ -1,18 +1,18 @@
 """Learning-rate schedules and scaling rules for contrastive pre-training."""
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+from keras_contrastive._validation import (
+    check_int,
+    check_number,
+    check_one_of,
+    check_positive_int,
+    check_probability,
+    legacy_type_errors,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -68,37 +68,17 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         name="WarmupCosineDecay",
     ):
         super().__init__()
-        if not _is_real(peak_learning_rate) or not peak_learning_rate >= 0:
-            raise ValueError(
-                "`peak_learning_rate` must be a float >= 0. "
-                f"Received: peak_learning_rate={peak_learning_rate!r}"
+        # Wrong types: a TypeError that is also the ValueError raised before.
+        with legacy_type_errors():
+            self.peak_learning_rate = check_number(
+                "peak_learning_rate", peak_learning_rate, minimum=0.0
             )
-        if not _is_int(warmup_steps) or warmup_steps < 0:
-            raise ValueError(
-                "`warmup_steps` must be an int >= 0. "
-                f"Received: warmup_steps={warmup_steps!r}"
+            self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
+            self.decay_steps = check_positive_int("decay_steps", decay_steps)
+            self.alpha = check_probability("alpha", alpha)
+            self.warmup_start_learning_rate = check_number(
+                "warmup_start_learning_rate", warmup_start_learning_rate, minimum=0.0
             )
-        if not _is_int(decay_steps) or decay_steps < 1:
-            raise ValueError(
-                "`decay_steps` must be an int >= 1. "
-                f"Received: decay_steps={decay_steps!r}"
-            )
-        if not _is_real(alpha) or not 0.0 <= alpha <= 1.0:
-            raise ValueError(
-                f"`alpha` must be a float in [0, 1]. Received: alpha={alpha!r}"
-            )
-        if not _is_real(warmup_start_learning_rate) or not (
-            warmup_start_learning_rate >= 0
-        ):
-            raise ValueError(
-                "`warmup_start_learning_rate` must be a float >= 0. Received: "
-                f"warmup_start_learning_rate={warmup_start_learning_rate!r}"
-            )
-        self.peak_learning_rate = float(peak_learning_rate)
-        self.warmup_steps = int(warmup_steps)
-        self.decay_steps = int(decay_steps)
-        self.alpha = float(alpha)
-        self.warmup_start_learning_rate = float(warmup_start_learning_rate)
         self.name = name
 
     def __call__(self, step):
@@ -173,27 +153,21 @@ def scaled_learning_rate(
     optimizer = LARS(scaled_learning_rate(0.3, 1024), weight_decay=1e-6)
     ```
     """
-    if not _is_real(base_learning_rate) or not base_learning_rate >= 0:
-        raise ValueError(
-            "`base_learning_rate` must be a float >= 0. "
-            f"Received: base_learning_rate={base_learning_rate!r}"
+    # Wrong types: a TypeError that is also the ValueError raised before.
+    with legacy_type_errors():
+        base_learning_rate = check_number(
+            "base_learning_rate", base_learning_rate, minimum=0.0
         )
-    _check_batch_size("global_batch_size", global_batch_size)
-    if rule not in _REFERENCE_BATCH:
-        raise ValueError(f"`rule` must be 'linear' or 'sqrt'. Received: rule={rule!r}")
-    if base_batch_size is None:
-        base_batch_size = _REFERENCE_BATCH[rule]
-    _check_batch_size("base_batch_size", base_batch_size)
+        global_batch_size = check_positive_int("global_batch_size", global_batch_size)
+        rule = check_one_of("rule", rule, tuple(_REFERENCE_BATCH))
+        if base_batch_size is None:
+            base_batch_size = _REFERENCE_BATCH[rule]
+        base_batch_size = check_positive_int("base_batch_size", base_batch_size)
     ratio = global_batch_size / base_batch_size
     if rule == "sqrt":
         ratio = math.sqrt(ratio)
-    return float(base_learning_rate) * ratio
+    return base_learning_rate * ratio
 
 
 # SimCLR's reference batch of each rule: 0.3 * B / 256 and 0.075 * sqrt(B / 1).
 _REFERENCE_BATCH = {"linear": 256, "sqrt": 1}
-
-
-def _check_batch_size(name, value):
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")

@@ -261,23 +261,37 @@ def test_keras_file_round_trip_with_state(tmp_path, rng):
 
 
 @pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(learning_rate=-0.1), r"`learning_rate` must be a number in \[0, inf\)"),
+        (dict(momentum=1.0), r"`momentum` must be a number in \[0, 1\)\. Received"),
+        (dict(momentum=-0.1), "`momentum` must be"),
+        (dict(weight_decay=-1e-4), "`weight_decay` must be"),
+        (dict(eta=0.0), r"`eta` must be a number in \(0, inf\)"),
+        (dict(eta=float("nan")), "`eta` must be"),
+        (dict(nesterov=True, momentum=0.0), "`nesterov` must be False when"),
+        (dict(exclude_names=["("]), "'\\(' is not a valid regular expression"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LARS(**kwargs)
+
+
+@pytest.mark.parametrize(
     "kwargs, argument",
     [
-        (dict(learning_rate=-0.1), "learning_rate"),
         (dict(learning_rate="fast"), "learning_rate"),
-        (dict(momentum=1.0), "momentum"),
-        (dict(momentum=-0.1), "momentum"),
-        (dict(weight_decay=-1e-4), "weight_decay"),
-        (dict(eta=0.0), "eta"),
-        (dict(eta=float("nan")), "eta"),
+        (dict(learning_rate=None), "learning_rate"),
+        (dict(momentum="0.9"), "momentum"),
         (dict(nesterov="yes"), "nesterov"),
-        (dict(nesterov=True, momentum=0.0), "nesterov"),
         (dict(exclude_names=[1]), "exclude_names"),
-        (dict(exclude_names=["("]), "exclude_names"),
         (dict(exclude_names=3), "exclude_names"),
         (dict(exclude_1d=1), "exclude_1d"),
     ],
 )
-def test_bad_arguments(kwargs, argument):
-    with pytest.raises(ValueError, match=argument):
-        LARS(**kwargs)
+def test_bad_argument_types(kwargs, argument):
+    # A TypeError, that is also the ValueError LARS has always raised for them.
+    for error in (TypeError, ValueError):
+        with pytest.raises(error, match=f"`{argument}` must be"):
+            LARS(**kwargs)

@@ -72,23 +72,38 @@ def test_serialization_round_trip():
 
 
 @pytest.mark.parametrize(
-    "kwargs, argument",
+    "kwargs, message",
     [
-        (dict(peak_learning_rate=-1.0), "peak_learning_rate"),
-        (dict(peak_learning_rate="high"), "peak_learning_rate"),
-        (dict(warmup_steps=-1), "warmup_steps"),
-        (dict(warmup_steps=2.5), "warmup_steps"),
-        (dict(decay_steps=0), "decay_steps"),
-        (dict(alpha=1.5), "alpha"),
-        (dict(alpha=-0.1), "alpha"),
-        (dict(warmup_start_learning_rate=-0.1), "warmup_start_learning_rate"),
+        (dict(peak_learning_rate=-1.0), r"`peak_learning_rate` must be a number in"),
+        (dict(warmup_steps=-1), r"`warmup_steps` must be an int >= 0\. Received"),
+        (dict(decay_steps=0), "`decay_steps` must be an int >= 1"),
+        (dict(alpha=1.5), r"`alpha` must be a number in \[0, 1\]"),
+        (dict(alpha=-0.1), "`alpha` must be"),
+        (dict(warmup_start_learning_rate=-0.1), "`warmup_start_learning_rate` must"),
     ],
 )
-def test_bad_arguments(kwargs, argument):
+def test_bad_arguments(kwargs, message):
     args = dict(peak_learning_rate=0.1, warmup_steps=2, decay_steps=10)
     args.update(kwargs)
-    with pytest.raises(ValueError, match=argument):
+    with pytest.raises(ValueError, match=message):
         WarmupCosineDecay(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(peak_learning_rate="high"), "peak_learning_rate"),
+        (dict(warmup_steps=2.5), "warmup_steps"),
+        (dict(decay_steps=True), "decay_steps"),
+    ],
+)
+def test_bad_argument_types(kwargs, argument):
+    args = dict(peak_learning_rate=0.1, warmup_steps=2, decay_steps=10)
+    args.update(kwargs)
+    # A TypeError, that is also the ValueError the schedule has always raised.
+    for error in (TypeError, ValueError):
+        with pytest.raises(error, match=f"`{argument}` must be"):
+            WarmupCosineDecay(**args)
 
 
 def test_scaled_learning_rate():
@@ -101,10 +116,10 @@ def test_scaled_learning_rate():
 @pytest.mark.parametrize(
     "args, argument",
     [
-        ((-0.1, 256), "base_learning_rate"),
-        ((0.1, 0), "batch_size"),
-        ((0.1, 12.5), "batch_size"),
-        ((0.1, 256, "cubic"), "rule"),
+        ((-0.1, 256), "`base_learning_rate` must be a number in"),
+        ((0.1, 0), "`global_batch_size` must be an int >= 1"),
+        ((0.1, 12.5), "`global_batch_size` must be an int >= 1"),
+        ((0.1, 256, "cubic"), r"`rule` must be one of \('linear', 'sqrt'\)"),
     ],
 )
 def test_scaled_learning_rate_bad_arguments(args, argument):
