@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from keras_contrastive._validation import check_number, fail
 from keras_contrastive.datasets.jpeg_npz import load_jpeg_npz
 
 CIFAR10_CLASSES = (
@@ -39,10 +40,9 @@ def stratified_split(labels, test_fraction, seed=0):
     [0, 1]
     """
     labels = np.asarray(labels).reshape(-1)
-    if not 0.0 <= float(test_fraction) < 1.0:
-        raise ValueError(
-            f"`test_fraction` must be in [0, 1); received {test_fraction}."
-        )
+    test_fraction = check_number(
+        "test_fraction", test_fraction, minimum=0.0, maximum=1.0, max_open=True
+    )
     rng = np.random.default_rng(seed)
     test = []
     for label in np.unique(labels):
@@ -75,11 +75,13 @@ def _from_keras():
     )
 
 
-def _check_cifar_shape(images, path):
+def _check_cifar_shape(name, path, images):
     if images.shape[1:] != (32, 32, 3):
-        raise ValueError(
-            f"{path!r} does not hold CIFAR-10 images: expected (N, 32, 32, 3), "
-            f"found {images.shape}."
+        fail(
+            name,
+            "a file of CIFAR-10 images, of shape (N, 32, 32, 3)",
+            path,
+            detail=f"Its images have shape {images.shape}",
         )
 
 
@@ -135,7 +137,13 @@ def load_cifar10(
     """
     if path is None:
         if test_path is not None:
-            raise ValueError("`test_path` needs `path` (the training split) as well.")
+            fail(
+                "test_path",
+                "None when `path` is None",
+                test_path,
+                detail="Pass `path` (the training split) with it; without `path`, "
+                "CIFAR-10 comes from Keras' download with its own test split",
+            )
         return _from_keras()
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -144,18 +152,21 @@ def load_cifar10(
         if test_path is None and os.path.isfile(os.path.join(folder, "test.npz")):
             test_path = os.path.join(folder, "test.npz")
     if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"No CIFAR-10 file at {path!r}: pass a JPEG-npz file or a folder holding "
-            "`train.npz`, or `path=None` to download through Keras."
+        fail(
+            "path",
+            "an existing JPEG-npz file or a folder holding `train.npz`",
+            path,
+            FileNotFoundError,
+            detail="Pass `path=None` to download CIFAR-10 through Keras",
         )
     images, labels, _ = load_jpeg_npz(path, cache=cache, cache_dir=cache_dir)
-    _check_cifar_shape(images, path)
+    _check_cifar_shape("path", path, images)
     if test_path is None:
         return _split(images, labels, test_fraction, seed)
     test_images, test_labels, _ = load_jpeg_npz(
         test_path, cache=cache, cache_dir=cache_dir
     )
-    _check_cifar_shape(test_images, test_path)
+    _check_cifar_shape("test_path", test_path, test_images)
     return (images, labels), (test_images, test_labels)
 
 

@@ -5,6 +5,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from keras_contrastive._validation import check_one_of, check_size, fail
+
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 _COLOR_MODES = {"rgb": "RGB", "grayscale": "L"}
 _INTERPOLATIONS = {
@@ -14,22 +16,6 @@ _INTERPOLATIONS = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
 }
-
-
-def _check_size(image_size):
-    if image_size is None:
-        return None
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in image_size)
-        or min(image_size) < 1
-    ):
-        raise ValueError(
-            "`image_size` must be None or a (height, width) pair of positive ints; "
-            f"received {image_size!r}."
-        )
-    return tuple(image_size)
 
 
 def load_image_folder(
@@ -70,35 +56,30 @@ def load_image_folder(
     ```
     """
     path = os.fspath(path)
-    image_size = _check_size(image_size)
-    if color_mode not in _COLOR_MODES:
-        raise ValueError(
-            f"`color_mode` must be one of {sorted(_COLOR_MODES)}; got {color_mode!r}."
-        )
-    if interpolation not in _INTERPOLATIONS:
-        raise ValueError(
-            f"`interpolation` must be one of {sorted(_INTERPOLATIONS)}; "
-            f"got {interpolation!r}."
-        )
+    if image_size is not None:
+        image_size = check_size("image_size", image_size, allow_scalar=False)
+    check_one_of("color_mode", color_mode, tuple(_COLOR_MODES))
+    check_one_of("interpolation", interpolation, tuple(_INTERPOLATIONS))
+    expectation = "a folder with one sub-folder of images per class"
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No such folder: {path!r}.")
+        fail("path", expectation, path, FileNotFoundError, detail="It does not exist")
     if not os.path.isdir(path):
-        raise ValueError(f"`path` must be a folder of class sub-folders: {path!r}.")
+        fail("path", expectation, path, detail="It is a file")
 
     found = sorted(e.name for e in os.scandir(path) if e.is_dir())
     if class_names is None:
         if not found:
-            raise ValueError(
-                f"{path!r} has no sub-folders; expected one sub-folder per class "
-                "(path/<class name>/<image files>)."
-            )
+            fail("path", expectation, path, detail="It has no sub-folders")
         class_names = found
     else:
         class_names = [str(name) for name in class_names]
         missing = [name for name in class_names if name not in found]
         if missing:
-            raise ValueError(
-                f"`class_names` {missing} are not sub-folders of {path!r}."
+            fail(
+                "class_names",
+                f"sub-folders of {path!r}",
+                class_names,
+                detail=f"Missing: {missing}",
             )
 
     files, labels = [], []
@@ -110,9 +91,11 @@ def load_image_folder(
                     files.append(os.path.join(root, file))
                     labels.append(label)
     if not files:
-        raise ValueError(
-            f"No images under {path!r} (looked for {', '.join(IMAGE_EXTENSIONS)} "
-            f"in {class_names})."
+        fail(
+            "path",
+            expectation,
+            path,
+            detail=f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {class_names}",
         )
 
     mode = _COLOR_MODES[color_mode]
@@ -132,8 +115,11 @@ def load_image_folder(
         images.append(array.reshape(*array.shape[:2], -1))
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
-        raise ValueError(
-            f"Images under {path!r} have different sizes {sorted(shapes)[:5]}; pass "
-            "`image_size=(height, width)` to resize them to one."
+        fail(
+            "image_size",
+            "(height, width) for images of different sizes",
+            image_size,
+            detail=f"Images under {path!r} have different sizes "
+            f"{sorted(shapes)[:5]}; `image_size` resizes them to one",
         )
     return np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names)

@@ -27,6 +27,8 @@ import zipfile
 import numpy as np
 from PIL import Image
 
+from keras_contrastive._validation import fail, summarize
+
 REQUIRED_KEYS = ("jpeg", "offsets", "labels", "classes")
 # Small files decode in well under a second: not worth a disk copy.
 DISK_CACHE_MIN_IMAGES = 10_000
@@ -43,7 +45,7 @@ def read_jpeg_npz(path):
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"No JPEG-npz file at {path!r}.")
+        fail("path", "an existing JPEG-npz file", path, FileNotFoundError)
     try:
         with np.load(path, allow_pickle=False) as data:
             found = list(data.files)
@@ -190,13 +192,18 @@ def write_jpeg_npz(path, jpegs, labels, classes):
     """
     labels = np.asarray(labels).reshape(-1)
     if len(jpegs) != len(labels):
-        raise ValueError(
-            f"`jpegs` has {len(jpegs)} images but `labels` has {len(labels)} entries."
+        fail(
+            "labels",
+            f"one label per image of `jpegs` ({len(jpegs)})",
+            len(labels),
+            received_as="len(labels)",
         )
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
-        raise ValueError(
-            f"`labels` must lie in [0, {len(classes)}) to index `classes`; found "
-            f"[{labels.min()}, {labels.max()}]."
+        fail(
+            "labels",
+            f"in [0, {len(classes)}) (indices into `classes`)",
+            summarize(labels),
+            detail=f"They range over [{labels.min()}, {labels.max()}]",
         )
     chunks = [np.frombuffer(bytes(j), dtype=np.uint8) for j in jpegs]
     offsets = np.zeros(len(chunks) + 1, dtype=np.int64)

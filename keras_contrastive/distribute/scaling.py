@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_contrastive._validation import fail
+
 # One implementation, offered here too: a global batch is what scaling out is about.
 from keras_contrastive.optimizers.schedules import scaled_learning_rate  # noqa: F401
 
@@ -93,11 +95,14 @@ def _is_graph_model(layer):
 
 def _check_rebuildable(model):
     if not _is_graph_model(model):
-        raise TypeError(
-            "`model` must be a Functional or Sequential keras.Model: only those "
-            "can be rebuilt layer by layer. Received: model of type "
-            f"{type(model).__name__}. For a subclassed model, create its "
-            "BatchNormalization layers with synchronized=True (TensorFlow)."
+        fail(
+            "model",
+            "a Functional or Sequential keras.Model",
+            model,
+            TypeError,
+            detail="Only those can be rebuilt layer by layer. For a subclassed "
+            "model, create its BatchNormalization layers with synchronized=True "
+            "(TensorFlow)",
         )
     for layer in model.layers:
         if _is_graph_model(layer):
@@ -111,9 +116,13 @@ def _check_rebuildable(model):
             if isinstance(sub, keras.layers.BatchNormalization)
         ]
         if inner:
-            raise TypeError(
-                f"`model` holds a BatchNormalization ({inner[0].name!r}) inside "
-                f"the custom layer {layer.name!r} ({type(layer).__name__}), "
-                "which synchronize_batch_norm cannot rebuild. Create that "
-                "layer's BatchNormalization with synchronized=True (TensorFlow)."
+            fail(
+                "model",
+                "free of BatchNormalization layers inside custom layers",
+                model,
+                TypeError,
+                detail=f"The custom layer {layer.name!r} ({type(layer).__name__}) "
+                f"holds {inner[0].name!r}, which synchronize_batch_norm cannot "
+                "rebuild. Create that layer's BatchNormalization with "
+                "synchronized=True (TensorFlow)",
             )
