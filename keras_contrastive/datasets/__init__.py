@@ -4,6 +4,7 @@
 - `load_cifar10_sample`: 5,000 CIFAR-10 images bundled with the package (offline).
 - `load_image_folder`: a user's class-per-folder images.
 - `load_jpeg_npz` / `write_jpeg_npz`: the compact JPEG-npz format itself.
+- `load_stsb`: STS Benchmark sentence pairs and scores from its TSV files.
 """
 
 from keras_contrastive.datasets.cifar10 import (
@@ -15,6 +16,7 @@ from keras_contrastive.datasets.cifar10 import (
 )
 from keras_contrastive.datasets.image_folder import load_image_folder
 from keras_contrastive.datasets.jpeg_npz import load_jpeg_npz, write_jpeg_npz
+from keras_contrastive.datasets.stsb import load_stsb
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -23,6 +25,7 @@ __all__ = [
     "load_cifar10_sample",
     "load_image_folder",
     "load_jpeg_npz",
+    "load_stsb",
     "stratified_split",
     "write_jpeg_npz",
 ]

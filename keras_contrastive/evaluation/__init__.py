@@ -3,16 +3,34 @@
 - `knn_classify` / `knn_accuracy`: weighted cosine kNN of Wu et al. (2018).
 - `compute_embeddings` / `knn_evaluate`: the same, starting from an encoder.
 - `linear_probe`: a softmax classifier on frozen, standardised features.
+- `SemanticIndex`: the library's nearest-neighbour search (exact, or HNSW through
+  the optional `ann` extra), over embeddings or texts.
+- `sts_spearman` / `spearman_correlation`: STS Benchmark evaluation of a text
+  encoder (Cer et al., 2017).
+- `paraphrase_mining`: the most similar pairs within one set, block by block.
+- `retrieval_metrics`: image-to-text and text-to-image recall@k (CLIP-style).
+- `encode_texts`: the text encoder protocol those functions share.
 """
 
 from keras_contrastive.evaluation.embeddings import compute_embeddings, knn_evaluate
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_classify
 from keras_contrastive.evaluation.linear_probe import linear_probe
+from keras_contrastive.evaluation.paraphrase import paraphrase_mining
+from keras_contrastive.evaluation.retrieval import retrieval_metrics
+from keras_contrastive.evaluation.semantic_index import SemanticIndex
+from keras_contrastive.evaluation.sts import spearman_correlation, sts_spearman
+from keras_contrastive.evaluation.texts import encode_texts
 
 __all__ = [
+    "SemanticIndex",
     "compute_embeddings",
+    "encode_texts",
     "knn_accuracy",
     "knn_classify",
     "knn_evaluate",
     "linear_probe",
+    "paraphrase_mining",
+    "retrieval_metrics",
+    "spearman_correlation",
+    "sts_spearman",
 ]

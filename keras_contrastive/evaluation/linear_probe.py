@@ -66,7 +66,10 @@ def linear_probe(
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
     >>> y = (x[:, 0] > 0).astype("int64")
-    >>> linear_probe(None, x[:150], y[:150], x[150:], y[150:], epochs=20) > 0.9
+    >>> accuracy = linear_probe(
+    ...     None, x[:150], y[:150], x[150:], y[150:], epochs=20, learning_rate=0.1
+    ... )
+    >>> accuracy > 0.9
     True
     """
     epochs = check_positive_int("epochs", epochs)

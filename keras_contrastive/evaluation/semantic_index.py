@@ -20,7 +20,6 @@ import numpy as np
 from keras import ops
 
 from keras_contrastive._validation import (
-    check_callable,
     check_one_of,
     check_positive_int,
     fail,
@@ -29,7 +28,11 @@ from keras_contrastive._validation import (
     summarize,
 )
 from keras_contrastive.evaluation.arrays import check_embeddings, to_numpy
-from keras_contrastive.evaluation.texts import check_texts, encode_texts
+from keras_contrastive.evaluation.texts import (
+    check_text_encoder,
+    check_texts,
+    encode_texts,
+)
 
 METRICS = ("cosine", "dot", "euclidean")
 BACKENDS = ("exact", "hnsw")
@@ -98,12 +101,12 @@ class SemanticIndex:
 
     >>> import numpy as np
     >>> index = SemanticIndex()
-    >>> index.add(np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]]), ids=[10, 20, 30])
+    >>> index = index.add(np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), ids=[7, 8, 9])
     >>> ids, scores = index.search(np.array([[1.0, 0.1]]), k=2)
     >>> ids
-    array([[10, 30]])
+    array([[7, 9]])
     >>> np.round(scores, 3)
-    array([[0.995, 0.778]], dtype=float32)
+    array([[0.995, 0.677]], dtype=float32)
     >>> len(index)
     3
     """
@@ -120,13 +123,7 @@ class SemanticIndex:
         ef_construction=128,
         ef_search=64,
     ):
-        if encoder is not None and not callable(getattr(encoder, "encode", None)):
-            check_callable(
-                "encoder",
-                encoder,
-                "a text encoder (an object with `encode`, a Keras model or a callable)",
-                optional=True,
-            )
+        check_text_encoder("encoder", encoder, optional=True)
         self.encoder = encoder
         self.metric = check_one_of("metric", metric, METRICS)
         self.backend = check_one_of("backend", backend, BACKENDS)
@@ -259,7 +256,9 @@ class SemanticIndex:
             fail(
                 "ids",
                 "unique (within the call and across the index)",
-                shown_as(f"ids including {unique[counts > 1][0]!r} more than once"),
+                shown_as(
+                    f"ids including {unique[counts > 1][0].item()!r} more than once"
+                ),
             )
 
     def add(self, texts_or_embeddings, ids=None):

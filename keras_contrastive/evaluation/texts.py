@@ -16,7 +16,6 @@ import keras
 import numpy as np
 
 from keras_contrastive._validation import (
-    check_callable,
     check_positive_int,
     fail,
     shown_as,
@@ -49,6 +48,27 @@ def check_texts(name, texts, allow_empty=False):
     if not texts and not allow_empty:
         fail(name, "a non-empty list of strings", texts)
     return list(texts)
+
+
+def is_text_encoder(value):
+    """True for an object with an `encode` method or a callable (not a str)."""
+    if isinstance(value, (str, bytes)):
+        return False  # str.encode is not a text encoder
+    return callable(getattr(value, "encode", None)) or callable(value)
+
+
+def check_text_encoder(name, value, optional=False):
+    """Returns `value` if it is a text encoder (or None when `optional`)."""
+    if value is None and optional:
+        return None
+    if not is_text_encoder(value):
+        expectation = (
+            "a text encoder (an object with `encode`, a Keras model or a callable)"
+        )
+        if optional:
+            expectation += " or None"
+        fail(name, expectation, summarize(value), TypeError)
+    return value
 
 
 def is_texts(value):
@@ -93,6 +113,7 @@ def encode_texts(encoder, texts, batch_size=32, name="texts"):
     """
     texts = check_texts(name, texts)
     batch_size = check_positive_int("batch_size", batch_size)
+    check_text_encoder("encoder", encoder)
     method = getattr(encoder, "encode", None)
     if callable(method) and not isinstance(encoder, keras.layers.Layer):
         features = to_numpy(method(texts, batch_size=batch_size, verbose=0))
@@ -101,11 +122,6 @@ def encode_texts(encoder, texts, batch_size=32, name="texts"):
             encoder.predict(np.asarray(texts), batch_size=batch_size, verbose=0)
         )
     else:
-        check_callable(
-            "encoder",
-            encoder,
-            "a text encoder (an object with `encode`, a Keras model or a callable)",
-        )
         batches = []
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
