@@ -20,6 +20,7 @@ raw strings and a `tf.data` map tokenises without calling back into Python.
 """
 
 import functools
+import os
 import re
 
 import numpy as np
@@ -44,9 +45,48 @@ def _runs(codepoints, classes):
     return bounds, dense[bounds].astype(np.int32)
 
 
+def _cache_path(flags):
+    import tokenizers
+
+    folder = os.environ.get(
+        "KERAS_CONTRASTIVE_CACHE",
+        os.path.join(os.path.expanduser("~"), ".cache", "keras_contrastive"),
+    )
+    name = "wordpiece_tables_v2_{}_{}.npz".format(
+        tokenizers.__version__, "_".join(str(flag) for flag in flags)
+    )
+    return os.path.join(folder, name)
+
+
 @functools.lru_cache(maxsize=8)
 def character_tables(lowercase, strip_accents, tokenize_chinese_chars, clean_text):
-    """The normalisation and pre-tokenisation tables, read off the Rust tokenizer."""
+    """The normalisation and pre-tokenisation tables, read off the Rust tokenizer.
+
+    Reading them takes a few seconds, so they are cached on disk (in
+    `$KERAS_CONTRASTIVE_CACHE`, default `~/.cache/keras_contrastive`), one small
+    file per `tokenizers` version and setting.
+    """
+    flags = (lowercase, strip_accents, tokenize_chinese_chars, clean_text)
+    path = _cache_path(flags)
+    try:
+        with np.load(path) as cached:
+            return {key: cached[key] for key in cached.files}
+    except (OSError, ValueError, KeyError):
+        pass
+    tables = _read_character_tables(*flags)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{os.getpid()}.tmp.npz"
+        np.savez_compressed(partial, **tables)
+        os.replace(partial, path)
+    except OSError:
+        pass
+    return tables
+
+
+def _read_character_tables(
+    lowercase, strip_accents, tokenize_chinese_chars, clean_text
+):
     from tokenizers import normalizers, pre_tokenizers
 
     normalizer = normalizers.BertNormalizer(
@@ -95,6 +135,12 @@ def character_tables(lowercase, strip_accents, tokenize_chinese_chars, clean_tex
     for i, (char, out) in enumerate(zip(chars, normalized)):
         if out == f" {char} ":
             pre_classes[i] = _ISOLATE
+    # "|" served as the separator above: its own classes, read one at a time.
+    if normalizer.normalize_str("|") != "|":  # pragma: no cover - BERT keeps "|"
+        raise RuntimeError("could not read the normaliser's character table")
+    bar = len(pre_tokenizers.BertPreTokenizer().pre_tokenize_str("a|a")) == 3
+    codepoints = np.append(codepoints, ord("|"))
+    pre_classes = np.append(pre_classes, _ISOLATE if bar else 0)
     pre_bounds, pre_run_classes = _runs(codepoints, pre_classes.astype(np.int32))
     return {
         "norm_bounds": norm_bounds,

@@ -69,7 +69,8 @@ class SentenceEncoder(keras.Model):
       step. Tokenise in the data pipeline: a `keras.utils.PyDataset` whose
       `__getitem__` returns `encoder.tokenize(batch_texts,
       sequence_length=encoder.sequence_length)` (one fixed shape, so `jax.jit`
-      compiles once), or `text_dataset(...)` below, or `tf.data` with
+      compiles once): `keras_contrastive.text.TokenizedTexts(texts, encoder)`
+      is that dataset, for single texts or columns of pairs; or `tf.data` with
       `encoder.tokenize_graph` in a `map` (TensorFlow installed, any backend).
       A pair of sentences becomes two such dicts (e.g. `{"anchor": ...,
       "positive": ...}`), and the model's `train_step` calls
