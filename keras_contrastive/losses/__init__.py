@@ -6,9 +6,12 @@ model code) and a registered `keras.losses.Loss` class (CamelCase; mean by defau
 `model.compile(loss=...)` and `.keras` save/load).
 
 View-pair losses are called `loss(z_a, z_b)`; label-based metric losses are called
-`loss(labels, embeddings)` (Keras' y_true, y_pred order). See docs/losses.md.
+`loss(labels, embeddings)` (Keras' y_true, y_pred order). Barlow Twins is a
+batch-level loss: its functional form returns one scalar for the batch. See
+docs/losses.md.
 """
 
+from keras_contrastive.losses.barlow_twins import BarlowTwinsLoss, barlow_twins_loss
 from keras_contrastive.losses.base import ContrastiveLossBase
 from keras_contrastive.losses.hard_negatives import mix_hard_negatives
 from keras_contrastive.losses.metric import (
@@ -22,6 +25,7 @@ from keras_contrastive.losses.metric import (
     triplet_loss,
     triplet_margin,
 )
+from keras_contrastive.losses.siglip import SigLIPLoss, siglip_loss
 from keras_contrastive.losses.similarity import (
     cosine_similarity_matrix,
     pairwise_distances,
@@ -55,6 +59,12 @@ __all__ = [
     "binary_nce",
     "debiased_nt_xent",
     "byol_loss",
+    # SigLIP's sigmoid loss: loss(x, y), per-anchor values
+    "SigLIPLoss",
+    "siglip_loss",
+    # batch-level loss: loss(z_a, z_b) -> one scalar for the batch
+    "BarlowTwinsLoss",
+    "barlow_twins_loss",
     # label-based metric losses: loss(labels, embeddings)
     "ContrastiveLoss",
     "TripletLoss",

@@ -46,6 +46,7 @@ from tests.methods.helpers import linear_encoder, linear_head  # noqa: E402
 BATCH = 8  # the global batch: 2 rows per device
 VIEW_PAIR_LOSSES = ("nt_xent", "info_nce", "symmetric_info_nce", "binary_nce")
 VIEW_PAIR_LOSSES += ("debiased_nt_xent",)
+VIEW_PAIR_LOSSES += ("siglip_loss",)
 
 
 class GradientRecorder(keras.optimizers.Optimizer):
@@ -61,11 +62,11 @@ class GradientRecorder(keras.optimizers.Optimizer):
 class TwoTower(ContrastiveModel):
     """Two linear towers on the two halves of each row; a view-pair loss."""
 
-    def __init__(self, loss_name, **kwargs):
+    def __init__(self, loss_name, units=4, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         self.loss_fn = getattr(losses, loss_name)
-        self.encoder = keras.layers.Dense(4, name="tower_a")
-        self.tower_b = keras.layers.Dense(4, name="tower_b")
+        self.encoder = keras.layers.Dense(units, use_bias=use_bias, name="tower_a")
+        self.tower_b = keras.layers.Dense(units, use_bias=use_bias, name="tower_b")
 
     def call(self, x, training=False):
         return self.encoder(x[:, :3])
@@ -75,6 +76,18 @@ class TwoTower(ContrastiveModel):
 
     def compute_contrastive_loss(self, outputs):
         return ops.mean(self.loss_fn(outputs["z_a"], outputs["z_b"]))
+
+
+class TwoTowerLossObject(TwoTower):
+    """TwoTower with a Keras loss object, which returns this replica's share."""
+
+    def __init__(self, loss, **kwargs):
+        super().__init__("nt_xent", **kwargs)
+        self.loss_object = loss
+
+    def compute_contrastive_loss(self, outputs):
+        share = self.loss_object(outputs["z_a"], outputs["z_b"])
+        return share * distribute.num_replicas()
 
 
 class LabelledEmbedder(ContrastiveModel):
@@ -131,6 +144,25 @@ def cases(rng):
         f"two_tower/{name}": (lambda name=name: TwoTower(name), rows, GradientRecorder)
         for name in VIEW_PAIR_LOSSES
     }
+    # Barlow Twins standardises every feature over the global batch, so a tower's
+    # bias has a zero gradient in theory (pure round-off): its towers have none.
+    # D = 20 > 2N takes the N x N Gram route on one device.
+    for suffix, units in (("", 4), ("_wide", 20)):
+        table[f"two_tower/barlow_twins_loss{suffix}"] = (
+            lambda units=units: TwoTower("barlow_twins_loss", units, use_bias=False),
+            rows,
+            GradientRecorder,
+        )
+    table["loss_object/barlow_twins"] = (
+        lambda: TwoTowerLossObject(losses.BarlowTwinsLoss(), use_bias=False),
+        rows,
+        GradientRecorder,
+    )
+    table["loss_object/siglip"] = (
+        lambda: TwoTowerLossObject(losses.SigLIPLoss()),
+        rows,
+        GradientRecorder,
+    )
     # Labels chosen so that the replicas (2 rows each) hold different numbers of
     # positive pairs: their shares of the mean are unequal.
     labelled = np.concatenate(

@@ -59,3 +59,21 @@ def eager_value_and_grad(key, fn, args, argnums):
         return fn(*[full[i] for i in range(len(args))])
 
     return _eager_value_and_grad(partial, *[args[i] for i in argnums])
+
+
+_VALUE_CACHE = {}
+
+
+def evaluate(key, fn, args):
+    """fn(*args) as NumPy; on JAX compiled once per (key, shapes) like
+    `value_and_grad` (eager JAX would compile each primitive for each shape)."""
+    if keras.backend.backend() != "jax":
+        return keras.ops.convert_to_numpy(fn(*args))
+    import jax
+
+    cache_key = _key(key, args)
+    compiled = _VALUE_CACHE.get(cache_key)
+    if compiled is None:
+        compiled = jax.jit(fn)
+        _VALUE_CACHE[cache_key] = compiled
+    return np.asarray(compiled(*[np.asarray(a, np.float32) for a in args]))

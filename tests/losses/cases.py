@@ -94,6 +94,16 @@ CASES = [
         _mean_of(R.byol_rows),
     ),
     Case(
+        "SigLIPLoss",
+        L.SigLIPLoss,
+        {"logit_scale": 10.0, "logit_bias": -5.0},
+        "pair",
+        L.siglip_loss,
+        {"logit_scale": 10.0, "logit_bias": -5.0},
+        lambda a, b: R.siglip_rows(a, b, logit_scale=10.0, logit_bias=-5.0),
+        lambda a, b: R.siglip_scalar(a, b, logit_scale=10.0, logit_bias=-5.0),
+    ),
+    Case(
         "ContrastiveLoss",
         L.ContrastiveLoss,
         {"margin": 1.5},
@@ -171,6 +181,8 @@ PAIR_BUILDERS = {
     "BinaryNCE": lambda t: L.BinaryNCE(t, bias=-1.0),
     "DebiasedNTXent": lambda t: L.DebiasedNTXent(t, tau_plus=0.1),
     "BYOLLoss": lambda t: L.BYOLLoss(),
+    # The scale plays 1 / temperature: 10 at `hyper`'s default 0.1, as in CASES.
+    "SigLIPLoss": lambda t: L.SigLIPLoss(logit_scale=1.0 / t, logit_bias=-5.0),
 }
 LABEL_BUILDERS = {
     "ContrastiveLoss": lambda m, t: L.ContrastiveLoss(m),

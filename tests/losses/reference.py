@@ -114,6 +114,46 @@ def byol_rows(z_a, z_b):
     return np.array([2 - 2 * cos(a, b) for a, b in zip(z_a, z_b)])
 
 
+def siglip_matrix(x, y, logit_scale=10.0, logit_bias=-10.0):
+    """The N x N terms -log sigmoid(z_ij (t cos(x_i, y_j) + b)) (Zhai et al. 2023)."""
+    n = len(x)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            z = 1.0 if i == j else -1.0
+            out[i, j] = -log_sigmoid(z * (logit_scale * cos(x[i], y[j]) + logit_bias))
+    return out
+
+
+def siglip_rows(x, y, logit_scale=10.0, logit_bias=-10.0):
+    return siglip_matrix(x, y, logit_scale, logit_bias).sum(axis=1)
+
+
+def siglip_scalar(x, y, logit_scale=10.0, logit_bias=-10.0):
+    """The paper's Algorithm 1: -sum_ij log sigmoid(z_ij logits_ij) / N."""
+    return siglip_matrix(x, y, logit_scale, logit_bias).sum() / len(x)
+
+
+def barlow_twins_scalar(z_a, z_b, redundancy_weight=5e-3, scale_loss=1.0, eps=1e-5):
+    """Zbontar et al. 2021, eq. 1 with the code's batch norm (biased var, eps)."""
+    z_a, z_b = np.asarray(z_a, np.float64), np.asarray(z_b, np.float64)
+    n, d = z_a.shape
+
+    def standardize(column):
+        mean = sum(column) / n
+        var = sum((v - mean) ** 2 for v in column) / n
+        return [(v - mean) / np.sqrt(var + eps) for v in column]
+
+    a = [standardize(z_a[:, i]) for i in range(d)]  # a[i][row]
+    b = [standardize(z_b[:, j]) for j in range(d)]
+    loss = 0.0
+    for i in range(d):
+        for j in range(d):
+            c = sum(a[i][k] * b[j][k] for k in range(n)) / n
+            loss += (1.0 - c) ** 2 if i == j else redundancy_weight * c**2
+    return scale_loss * loss
+
+
 # --------------------------------------------------------------------------------
 # Label-based metric losses
 

@@ -11,16 +11,18 @@ import keras
 import pytest
 
 from keras_contrastive.losses import (
+    barlow_twins,
     hard_negatives,
     metric,
+    siglip,
     similarity,
     view_pair,
 )
 
+MODULES = [view_pair, metric, similarity, hard_negatives, siglip, barlow_twins]
 
-@pytest.mark.parametrize(
-    "module", [view_pair, metric, similarity, hard_negatives], ids=lambda m: m.__name__
-)
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 @pytest.mark.skipif(
     keras.backend.backend() == "jax", reason="compile-bound on JAX; see module doc"
 )
