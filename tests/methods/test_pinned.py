@@ -109,7 +109,8 @@ def _set_state(model):
             rows = rng.normal(size=tuple(variable.shape))
             rows /= np.linalg.norm(rows, axis=1, keepdims=True)
             variable.assign(rows.astype("float32"))
-    for variable in model.weights:
+    # Seed-generator states are variables but not weights.
+    for variable in model.variables:
         if variable.name == "seed_generator_state":
             variable.assign(np.array([7, 0]).astype(variable.dtype))
 
