@@ -7,6 +7,10 @@ Prints, for forward plus backward:
     two backward);
   * NTXent with N = 1024 pairs, d = 128 (a 2048 x 2048 similarity matrix);
   * InfoNCE with N = 1024 queries and a 16,384-row negative queue (MoCo);
+  * SigLIP with N = 1024 pairs, d = 128 (a 1024 x 1024 logit matrix);
+  * Barlow Twins with N = 1024, D = 128 (the same inputs; the D x D route), and with
+    N = 512, D = 2048 (a projector-sized D: the N x N Gram route, and for
+    comparison the D x D route forced);
 and each loss's time divided by the floor measured in the same process. Functions are
 jitted on JAX, wrapped in tf.function on TensorFlow (XLA off, as Keras' fit uses on
 CPU) and run eagerly on PyTorch; each is warmed up, then the median of several runs
@@ -23,7 +27,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from keras_contrastive.losses import info_nce, nt_xent  # noqa: E402
+from keras_contrastive.losses import (  # noqa: E402
+    barlow_twins_loss,
+    info_nce,
+    nt_xent,
+    siglip_loss,
+)
+from keras_contrastive.losses.barlow_twins import _barlow_twins  # noqa: E402
 
 
 def floor_fn(z):
@@ -36,6 +46,18 @@ def ntxent_fn(z_a, z_b):
 
 def infonce_fn(q, k, queue):
     return ops.mean(info_nce(q, k, negatives=queue, temperature=0.2))
+
+
+def siglip_fn(x, y):
+    return ops.mean(siglip_loss(x, y))
+
+
+def barlow_twins_fn(z_a, z_b):
+    return barlow_twins_loss(z_a, z_b)
+
+
+def barlow_twins_dxd_fn(z_a, z_b):
+    return _barlow_twins(z_a, z_b, 5e-3, 1.0, gram=False)
 
 
 def value_and_grad_runner(fn, arrays, argnums):
@@ -95,6 +117,8 @@ def main():
     parser.add_argument("--pairs", type=int, default=1024)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queue", type=int, default=16384)
+    parser.add_argument("--bt-rows", type=int, default=512)
+    parser.add_argument("--bt-dim", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
@@ -104,12 +128,18 @@ def main():
     z = rng.normal(size=(2 * n, d)).astype("float32")
     z_a, z_b = z[:n], z[n:]
     queue = rng.normal(size=(args.queue, d)).astype("float32")
+    wide = rng.normal(size=(2 * args.bt_rows, args.bt_dim)).astype("float32")
+    w_a, w_b = wide[: args.bt_rows], wide[args.bt_rows :]
 
     # Interleave the measurements so that a change of machine load hits all of them.
     runners = {
         "floor": value_and_grad_runner(floor_fn, [z], (0,)),
         "ntxent": value_and_grad_runner(ntxent_fn, [z_a, z_b], (0, 1)),
         "infonce": value_and_grad_runner(infonce_fn, [z_a, z_b, queue], (0, 1)),
+        "siglip": value_and_grad_runner(siglip_fn, [z_a, z_b], (0, 1)),
+        "bt": value_and_grad_runner(barlow_twins_fn, [z_a, z_b], (0, 1)),
+        "bt_wide": value_and_grad_runner(barlow_twins_fn, [w_a, w_b], (0, 1)),
+        "bt_wide_dxd": value_and_grad_runner(barlow_twins_dxd_fn, [w_a, w_b], (0, 1)),
     }
     times = {name: [] for name in runners}
     for run in runners.values():
@@ -132,11 +162,28 @@ def main():
         f"InfoNCE N={n} + {args.queue}-row queue, fwd+bwd: "
         f"{t['infonce'] * 1e3:8.2f} ms   ratio {t['infonce'] / t['floor']:.2f}"
     )
+    n_bt, d_bt = args.bt_rows, args.bt_dim
+    rows = [
+        ("siglip", f"SigLIP  N={n}, d={d}, fwd+bwd:"),
+        ("bt", f"BarlowTwins N={n}, D={d} (D x D), fwd+bwd:"),
+        ("bt_wide", f"BarlowTwins N={n_bt}, D={d_bt} (N x N Gram), fwd+bwd:"),
+        ("bt_wide_dxd", f"BarlowTwins N={n_bt}, D={d_bt} (D x D forced), fwd+bwd:"),
+    ]
+    for name, label in rows:
+        print(f"{label:<52}{t[name] * 1e3:8.2f} ms   ratio {t[name] / t['floor']:.2f}")
     # Medians above (the figure of record); the fastest runs below are less
     # sensitive to other processes competing for the cores.
+    names = {
+        "ntxent": "NTXent",
+        "infonce": "InfoNCE",
+        "siglip": "SigLIP",
+        "bt": "BarlowTwins",
+        "bt_wide": "BarlowTwins-wide",
+        "bt_wide_dxd": "BarlowTwins-wide-DxD",
+    }
     print(
-        f"best-of-runs ratios: NTXent {best['ntxent'] / best['floor']:.2f}, "
-        f"InfoNCE {best['infonce'] / best['floor']:.2f}"
+        "best-of-runs ratios: "
+        + ", ".join(f"{v} {best[k] / best['floor']:.2f}" for k, v in names.items())
     )
 
 

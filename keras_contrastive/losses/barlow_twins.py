@@ -109,9 +109,10 @@ def barlow_twins_loss(z_a, z_b, redundancy_weight=5e-3, scale_loss=1.0):
             `z_a`.
         redundancy_weight: lambda >= 0, the weight of the off-diagonal
             (redundancy-reduction) term. Default 5e-3, the paper's lambda
-            (Section 4); the official code's default is 0.0051.
-        scale_loss: a positive factor on the whole loss (the official code's
-            `--scale-loss`, e.g. 0.024 in its first release); default 1.
+            (5 * 10^-3); the official code's default is 0.0051.
+        scale_loss: a positive factor on the whole loss, the official code's
+            `--scale-loss` (1/32, later 0.024; its final version has none);
+            default 1.
 
     Returns:
         A float32 scalar: the loss of the batch.

@@ -65,7 +65,7 @@ def _siglip(x, y, logit_scale, logit_bias):
 
 
 def siglip_loss(x, y, logit_scale=10.0, logit_bias=-10.0):
-    """SigLIP's sigmoid loss (Zhai et al. 2023, eq. 1 and Algorithm 1).
+    """SigLIP's sigmoid loss (Zhai et al. 2023; its pseudo-code: Algorithm 1).
 
     With x_i, y_j L2-normalised, t = `logit_scale` and b = `logit_bias`:
 
