@@ -65,7 +65,7 @@ class MLPHead(keras.layers.Layer):
         )
         # Keras accepts synchronized=True on TensorFlow only (see the docstring).
         synchronized = (
-            synchronized_batch_norm and keras.backend.backend() == "tensorflow"
+            self.synchronized_batch_norm and keras.backend.backend() == "tensorflow"
         )
         self.activation = _get_keras_object(
             keras.activations.get,
