@@ -6,8 +6,10 @@ A text encoder is any of:
   `(len(texts), dim)` embeddings (the sentence-transformers interface, Reimers and
   Gurevych, 2019, "Sentence-BERT"; the method receives the whole list and batches
   itself);
-- a `keras.Model` taking strings (it runs through `predict` on a NumPy array of
-  str, in batches of `batch_size`);
+- a `keras.Model` taking strings (it runs through `predict` on a NumPy object
+  array of str, in batches of `batch_size`; string tensors exist on the
+  TensorFlow backend only, so on JAX and PyTorch wrap tokenizer and model in an
+  object with `encode` or in a callable);
 - any other callable mapping a list of at most `batch_size` strings to a
   `(batch, dim)` array or backend tensor.
 """
@@ -119,7 +121,9 @@ def encode_texts(encoder, texts, batch_size=32, name="texts"):
         features = to_numpy(method(texts, batch_size=batch_size, verbose=0))
     elif isinstance(encoder, keras.Model):
         features = to_numpy(
-            encoder.predict(np.asarray(texts), batch_size=batch_size, verbose=0)
+            encoder.predict(
+                np.asarray(texts, dtype=object), batch_size=batch_size, verbose=0
+            )
         )
     else:
         batches = []

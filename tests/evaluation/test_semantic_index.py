@@ -103,6 +103,22 @@ def test_texts_through_each_kind_of_encoder():
     assert len(by_function) == 5
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="string tensors exist on the TensorFlow backend only",
+)
+def test_keras_model_taking_strings():
+    inputs = keras.Input(shape=(), dtype="string")
+    lookup = keras.layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")
+    model = keras.Model(inputs, lookup(inputs))
+    np.testing.assert_array_equal(
+        encode_texts(model, ["a", "b", "zz"], batch_size=2),
+        [[0, 1, 0], [0, 0, 1], [1, 0, 0]],
+    )
+    index = SemanticIndex(encoder=model).add(["a", "b"], ids=["A", "B"])
+    assert index.search(["b"], k=1)[0].tolist() == [["B"]]
+
+
 def test_encode_texts_checks_the_encoder_output():
     with pytest.raises(
         ValueError,
