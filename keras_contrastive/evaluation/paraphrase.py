@@ -79,6 +79,8 @@ def paraphrase_mining(
     """
     if is_text_encoder(encoder_or_embeddings):
         texts = check_texts("sentences", sentences)
+        if len(texts) < 2:
+            fail("sentences", "a list of at least 2 texts (a pair)", texts)
         embeddings = encode_texts(
             encoder_or_embeddings, texts, batch_size, name="sentences"
         )
@@ -96,10 +98,9 @@ def paraphrase_mining(
     num = len(embeddings)
     if num < 2:
         fail(
-            "encoder_or_embeddings",
-            "embeddings of at least 2 items (a pair)",
+            "encoder_or_embeddings.shape",
+            "(num_items, dim) with num_items >= 2 (a pair)",
             embeddings.shape,
-            received_as="embeddings.shape",
         )
     top_k = min(check_positive_int("top_k", top_k), num - 1)
     max_pairs = check_positive_int("max_pairs", max_pairs)

@@ -78,8 +78,9 @@ def test_bad_arguments(rng):
         (
             lambda: paraphrase_mining(embeddings[:1]),
             ValueError,
-            r"`encoder_or_embeddings` must be embeddings of at least 2 items \(a "
-            r"pair\). Received: embeddings.shape=\(1, 3\)",
+            r"`encoder_or_embeddings.shape` must be \(num_items, dim\) with "
+            r"num_items >= 2 \(a pair\). Received: "
+            r"encoder_or_embeddings.shape=\(1, 3\)",
         ),
         (
             lambda: paraphrase_mining(embeddings, top_k=0),
@@ -106,6 +107,12 @@ def test_bad_arguments(rng):
             lambda: paraphrase_mining(CharEncoder(), None),
             TypeError,
             r"`sentences` must be a list of strings. Received: sentences=None",
+        ),
+        (
+            lambda: paraphrase_mining(CharEncoder(), ["one"]),
+            ValueError,
+            r"`sentences` must be a list of at least 2 texts \(a pair\). Received: "
+            r"sentences=\['one'\]",
         ),
         (
             lambda: paraphrase_mining(CharEncoder(), []),
