@@ -262,7 +262,11 @@ class SentenceEncoder(keras.Model):
         for start in range(0, len(sentences), batch_size):
             rows = order[start : start + batch_size]
             batch = self.tokenizer.pack([pieces[i] for i in rows])
-            embeddings = self.predict_on_batch(batch)
+            if len(rows) < batch_size < len(sentences):
+                # A full-size last batch: no new shape to compile (jax.jit).
+                extra = ((0, batch_size - len(rows)), (0, 0))
+                batch = {key: np.pad(value, extra) for key, value in batch.items()}
+            embeddings = self.predict_on_batch(batch)[: len(rows)]
             output[rows] = np.asarray(
                 keras.ops.convert_to_numpy(embeddings), np.float32
             )

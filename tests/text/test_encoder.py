@@ -120,7 +120,7 @@ def test_fit_inside_another_model_on_tokenized_pipeline():
     }
     outputs = keras.layers.Dense(1)(enc(inputs))
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     texts = SENTENCES * 4
     data = TokenizedTexts(
         texts,
@@ -162,7 +162,8 @@ def test_export(tmp_path):
     import tensorflow as tf
 
     enc.export(path, verbose=False)
-    served = tf.saved_model.load(path).serve(tf.constant(SENTENCES)).numpy()
+    loaded = tf.saved_model.load(path)  # keep a reference: it owns the variables
+    served = loaded.serve(tf.constant(SENTENCES)).numpy()
     np.testing.assert_allclose(served, enc.encode(SENTENCES, verbose=0), atol=1e-5)
 
 
