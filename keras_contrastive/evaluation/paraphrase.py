@@ -5,11 +5,15 @@ sentence-transformers' `util.paraphrase_mining`, Reimers and Gurevych, 2019,
 
 import numpy as np
 
-from keras_contrastive._validation import check_one_of, check_positive_int, fail
+from keras_contrastive._validation import (
+    check_one_of,
+    check_positive_int,
+    check_strings,
+    fail,
+)
 from keras_contrastive.evaluation.arrays import check_embeddings
 from keras_contrastive.evaluation.semantic_index import SemanticIndex
 from keras_contrastive.evaluation.texts import (
-    check_texts,
     encode_texts,
     is_text_encoder,
 )
@@ -78,7 +82,7 @@ def paraphrase_mining(
     [(0, 2, 0.994), (1, 3, 0.994)]
     """
     if is_text_encoder(encoder_or_embeddings):
-        texts = check_texts("sentences", sentences)
+        texts = check_strings("sentences", sentences)
         if len(texts) < 2:
             fail("sentences", "a list of at least 2 texts (a pair)", texts)
         embeddings = encode_texts(
@@ -87,7 +91,7 @@ def paraphrase_mining(
     else:
         embeddings = check_embeddings("encoder_or_embeddings", encoder_or_embeddings)
         if sentences is not None:
-            texts = check_texts("sentences", sentences)
+            texts = check_strings("sentences", sentences)
             if len(texts) != len(embeddings):
                 fail(
                     "sentences",

@@ -22,6 +22,7 @@ from keras import ops
 from keras_contrastive._validation import (
     check_one_of,
     check_positive_int,
+    check_strings,
     fail,
     is_int,
     shown_as,
@@ -30,7 +31,6 @@ from keras_contrastive._validation import (
 from keras_contrastive.evaluation.arrays import check_embeddings, to_numpy
 from keras_contrastive.evaluation.texts import (
     check_text_encoder,
-    check_texts,
     encode_texts,
 )
 
@@ -183,13 +183,19 @@ class SemanticIndex:
 
     def _vectors(self, name, value):
         """Embeddings of texts or an array, checked and prepared for the metric."""
-        texts = isinstance(value, str) or (
-            isinstance(value, np.ndarray) and value.dtype.kind in "UOS"
-        )
         if isinstance(value, (list, tuple)):
-            texts = not value or any(isinstance(item, str) for item in value)
+            texts = not value or any(
+                isinstance(item, (str, bytes, np.str_, np.bytes_)) for item in value
+            )
+        else:
+            # One string, a NumPy array of strings or a TensorFlow string tensor.
+            dtype = getattr(value, "dtype", None)
+            texts = isinstance(value, (str, bytes)) or (
+                getattr(dtype, "kind", None) in ("U", "S", "O")
+                or getattr(dtype, "name", None) == "string"
+            )
         if texts:
-            value = check_texts(name, value)
+            value = check_strings(name, value)
             if self.encoder is None:
                 fail(
                     "encoder",

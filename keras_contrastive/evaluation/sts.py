@@ -6,10 +6,15 @@ Gao et al. (2021, "SimCSE")."""
 
 import numpy as np
 
-from keras_contrastive._validation import check_positive_int, fail, shown_as
+from keras_contrastive._validation import (
+    check_positive_int,
+    check_strings,
+    fail,
+    shown_as,
+)
 from keras_contrastive.evaluation.arrays import to_numpy
 from keras_contrastive.evaluation.semantic_index import l2_normalize_rows
-from keras_contrastive.evaluation.texts import check_texts, encode_texts
+from keras_contrastive.evaluation.texts import encode_texts
 
 
 def _check_vector(name, value, length=None, length_name=None):
@@ -96,8 +101,8 @@ def spearman_correlation(x, y):
 def check_sts_data(sentences1, sentences2, scores):
     """Checks an STS set; returns `(sentences1, sentences2, scores)` as two
     lists of str and a float64 array."""
-    sentences1 = check_texts("sentences1", sentences1)
-    sentences2 = check_texts("sentences2", sentences2)
+    sentences1 = check_strings("sentences1", sentences1)
+    sentences2 = check_strings("sentences2", sentences2)
     if len(sentences2) != len(sentences1):
         fail(
             "sentences2",

@@ -4,10 +4,11 @@ A text encoder is any of:
 
 - an object with an `encode(texts, batch_size=..., verbose=...)` method returning
   `(len(texts), dim)` embeddings (the sentence-transformers interface, Reimers and
-  Gurevych, 2019, "Sentence-BERT"; the method receives the whole list and batches
-  itself);
-- a `keras.Model` taking strings (it runs through `predict` on a NumPy object
-  array of str, in batches of `batch_size`; string tensors exist on the
+  Gurevych, 2019, "Sentence-BERT", also that of
+  `keras_contrastive.text.SentenceEncoder`; the method receives the whole list
+  and batches itself). It is used even when the object is a Keras model;
+- a `keras.Model` without `encode`, taking strings (it runs through `predict` on
+  a NumPy object array of str, in batches of `batch_size`; string tensors exist on the
   TensorFlow backend only, so on JAX and PyTorch wrap tokenizer and model in an
   object with `encode` or in a callable);
 - any other callable mapping a list of at most `batch_size` strings to a
@@ -19,37 +20,12 @@ import numpy as np
 
 from keras_contrastive._validation import (
     check_positive_int,
+    check_strings,
     fail,
     shown_as,
     summarize,
 )
 from keras_contrastive.evaluation.arrays import check_embeddings, to_numpy
-
-
-def check_texts(name, texts, allow_empty=False):
-    """Returns `texts` (a list, tuple or 1-D array of str) as a list of str.
-
-    Raises a `TypeError` for a single string, a non-sequence or a non-string item
-    (naming its index), and a `ValueError` for an empty list unless
-    `allow_empty`.
-    """
-    expectation = "a list of strings"
-    if isinstance(texts, np.ndarray) and texts.ndim == 1:
-        texts = texts.tolist()
-    if not isinstance(texts, (list, tuple)):
-        detail = "Wrap a single text in a list" if isinstance(texts, str) else ""
-        fail(name, expectation, summarize(texts), TypeError, detail)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            fail(
-                name,
-                expectation,
-                shown_as(f"a {type(texts).__name__} whose item {i} is {text!r}"),
-                TypeError,
-            )
-    if not texts and not allow_empty:
-        fail(name, "a non-empty list of strings", texts)
-    return list(texts)
 
 
 def is_text_encoder(value):
@@ -73,21 +49,6 @@ def check_text_encoder(name, value, optional=False):
     return value
 
 
-def is_texts(value):
-    """True when `value` looks like a list of str rather than an array of numbers."""
-    if isinstance(value, np.ndarray):
-        return (
-            value.dtype.kind in "UO"
-            and value.size > 0
-            and isinstance(value.flat[0], str)
-        )
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) > 0
-        and isinstance(value[0], str)
-    )
-
-
 def encode_texts(encoder, texts, batch_size=32, name="texts"):
     """Embeds a list of strings with a text encoder; returns float32 `(N, dim)`.
 
@@ -96,7 +57,8 @@ def encode_texts(encoder, texts, batch_size=32, name="texts"):
             `keras.Model` taking strings, or a callable mapping a list of strings
             to a `(batch, dim)` array or tensor (called on batches of
             `batch_size`).
-        texts: a non-empty list of str.
+        texts: a non-empty list of str (or one str, a batch of one; see
+            `keras_contrastive._validation.check_strings` for what is accepted).
         batch_size: texts per encoder call.
         name: the argument name used in error messages.
 
@@ -113,11 +75,11 @@ def encode_texts(encoder, texts, batch_size=32, name="texts"):
            [7., 2.],
            [3., 0.]], dtype=float32)
     """
-    texts = check_texts(name, texts)
+    texts = check_strings(name, texts)
     batch_size = check_positive_int("batch_size", batch_size)
     check_text_encoder("encoder", encoder)
     method = getattr(encoder, "encode", None)
-    if callable(method) and not isinstance(encoder, keras.layers.Layer):
+    if callable(method):
         features = to_numpy(method(texts, batch_size=batch_size, verbose=0))
     elif isinstance(encoder, keras.Model):
         features = to_numpy(

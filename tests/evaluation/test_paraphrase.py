@@ -106,7 +106,8 @@ def test_bad_arguments(rng):
         (
             lambda: paraphrase_mining(CharEncoder(), None),
             TypeError,
-            r"`sentences` must be a list of strings. Received: sentences=None",
+            r"`sentences` must be a string or a sequence of strings. Received: "
+            r"sentences=None",
         ),
         (
             lambda: paraphrase_mining(CharEncoder(), ["one"]),
@@ -117,7 +118,7 @@ def test_bad_arguments(rng):
         (
             lambda: paraphrase_mining(CharEncoder(), []),
             ValueError,
-            r"`sentences` must be a non-empty list of strings",
+            r"`sentences` must be a non-empty batch of strings",
         ),
         (
             lambda: paraphrase_mining(np.ones(3)),

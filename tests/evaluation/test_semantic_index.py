@@ -103,6 +103,27 @@ def test_texts_through_each_kind_of_encoder():
     assert len(by_function) == 5
 
 
+class EncodingModel(keras.Model):
+    """A Keras model with `encode`, like `keras_contrastive.text.SentenceEncoder`."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(4)
+
+    def call(self, features):
+        return self.dense(features)
+
+    def encode(self, texts, batch_size=32, verbose="auto"):
+        return keras.ops.convert_to_numpy(self(char_features(texts)))
+
+
+def test_a_keras_model_with_encode_is_used_through_encode():
+    model = EncodingModel()
+    embeddings = encode_texts(model, ["a red car", "a cat"])
+    expected = keras.ops.convert_to_numpy(model(char_features(["a red car", "a cat"])))
+    np.testing.assert_allclose(embeddings, expected, rtol=1e-6)
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="string tensors exist on the TensorFlow backend only",
@@ -159,7 +180,7 @@ def test_bad_arguments(rng):
         (
             lambda: index.add([]),
             ValueError,
-            r"`texts_or_embeddings` must be a non-empty list of strings. Received: "
+            r"`texts_or_embeddings` must be a non-empty batch of strings. Received: "
             r"texts_or_embeddings=\[\]",
         ),
         (
@@ -205,14 +226,15 @@ def test_bad_arguments(rng):
         with pytest.raises(error, match=match):
             call()
     texts = SemanticIndex(encoder=CharEncoder())
-    with pytest.raises(TypeError, match=r"Wrap a single text in a list"):
-        texts.add("one text")
     with pytest.raises(
         TypeError,
-        match=r"`texts_or_embeddings` must be a list of strings. Received: "
-        r"texts_or_embeddings=a list whose item 1 is 7",
+        match=r"`texts_or_embeddings\[1\]` must be a string. Received: "
+        r"texts_or_embeddings\[1\]=7",
     ):
         texts.add(["fine", 7])
+    # One string is a batch of one, as in `SentenceEncoder.encode`.
+    texts.add("one text")
+    assert len(texts) == 1 and texts.search("one text", k=1)[0].shape == (1, 1)
 
 
 def test_missing_faiss_gives_an_install_hint(monkeypatch):

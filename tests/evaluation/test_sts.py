@@ -101,7 +101,7 @@ def test_bad_arguments():
         (
             ([], [], []),
             ValueError,
-            r"`sentences1` must be a non-empty list of strings. Received: "
+            r"`sentences1` must be a non-empty batch of strings. Received: "
             r"sentences1=\[\]",
         ),
         (
@@ -112,8 +112,7 @@ def test_bad_arguments():
         (
             (["a", 3], ["b", "c"], [1.0, 2.0]),
             TypeError,
-            r"`sentences1` must be a list of strings. Received: sentences1=a list "
-            r"whose item 1 is 3",
+            r"`sentences1\[1\]` must be a string. Received: sentences1\[1\]=3",
         ),
         ((good[0], good[1], ["x", "y"]), TypeError, r"`scores.dtype` must be"),
     ]
