@@ -13,6 +13,7 @@ from keras_contrastive import (
     losses,
     models,
     optimizers,
+    text,
 )
 
 __version__ = "0.1.0"
@@ -25,4 +26,5 @@ __all__ = [
     "losses",
     "models",
     "optimizers",
+    "text",
 ]

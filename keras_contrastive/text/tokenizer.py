@@ -367,6 +367,9 @@ class WordPieceTokenizer:
             if not v.is_int(sequence_length) or sequence_length > 512:
                 sequence_length = 512
         kwargs["sequence_length"] = sequence_length
+        kwargs["vocabulary"] = _read_vocabulary(kwargs["vocabulary"])
+        if kwargs.get("mask_token", "[MASK]") not in set(kwargs["vocabulary"]):
+            kwargs["mask_token"] = None  # a vocabulary without a mask token
         return cls(**kwargs)
 
 
