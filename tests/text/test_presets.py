@@ -1,6 +1,7 @@
 """SentenceEncoder.from_preset on hand-made folders: settings followed, clear errors."""
 
 import json
+
 import pytest
 
 from keras_contrastive.text import SentenceEncoder, WordPieceTokenizer
