@@ -58,10 +58,13 @@ from keras_contrastive.layers import (  # noqa: E402
     ProjectionHead,
     SimCLRAugmenter,
 )
-from keras_contrastive.models.byol import BYOL, SimSiam  # noqa: E402
-from keras_contrastive.models.memory_bank import MemoryBankModel  # noqa: E402
-from keras_contrastive.models.moco import MoCo  # noqa: E402
-from keras_contrastive.models.simclr import SimCLR  # noqa: E402
+from keras_contrastive.models import (  # noqa: E402
+    BYOL,
+    MemoryBankModel,  # noqa: E402
+    MoCo,  # noqa: E402
+    SimCLR,  # noqa: E402
+    SimSiam,
+)
 
 METHODS = ("simclr", "moco", "byol", "simsiam", "memory_bank")
 DEFAULT_METHODS = "simclr,moco,byol,memory_bank"

@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_contrastive.models.momentum import SCHEDULES, check_momentum
+from keras_contrastive._validation import check_probability
+from keras_contrastive.models.momentum import SCHEDULES
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -53,8 +54,8 @@ class MomentumSchedule(keras.callbacks.Callback):
 
     def __init__(self, start=0.996, end=1.0, schedule="cosine", total_steps=None):
         super().__init__()
-        self.start = check_momentum(start, "start")
-        self.end = check_momentum(end, "end")
+        self.start = check_probability("start", start)
+        self.end = check_probability("end", end)
         if schedule not in SCHEDULES:
             raise ValueError(
                 f"`schedule` must be one of {SCHEDULES}; got {schedule!r}."

@@ -1,21 +1,41 @@
-"""Contrastive methods as Keras models, sharing one training step."""
+"""Contrastive methods as Keras models, sharing one training step.
 
-from keras_contrastive.models.byol import BYOL, SimSiam
+Bases for writing a method (docs/adding_a_method.md): `ContrastiveModel` (the
+training step), `ImageContrastiveModel` (views, default heads, build),
+`MomentumModel` (momentum copies), `ExampleIdsInput` (inputs with example ids).
+"""
+
+from keras_contrastive.layers.state import FeatureQueue, MemoryBank
+from keras_contrastive.models.barlow_twins import BarlowTwins
+from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.models.example_ids import ExampleIdsInput
 from keras_contrastive.models.gradient_cache import ChunkSize, GradientCache
-from keras_contrastive.models.memory_bank import MemoryBank, MemoryBankModel
+from keras_contrastive.models.image_model import ImageContrastiveModel
+from keras_contrastive.models.memory_bank import MemoryBankModel
 from keras_contrastive.models.moco import MoCHi, MoCo
+from keras_contrastive.models.momentum import MomentumModel
+from keras_contrastive.models.nnclr import NNCLR
+from keras_contrastive.models.predictor import PredictorModel
 from keras_contrastive.models.simclr import SimCLR
+from keras_contrastive.models.simsiam import SimSiam
 
 __all__ = [
     "BYOL",
+    "BarlowTwins",
     "ChunkSize",
     "ContrastiveModel",
+    "ExampleIdsInput",
+    "FeatureQueue",
     "GradientCache",
+    "ImageContrastiveModel",
     "MemoryBank",
     "MemoryBankModel",
     "MoCHi",
     "MoCo",
+    "MomentumModel",
+    "NNCLR",
+    "PredictorModel",
     "SimCLR",
     "SimSiam",
 ]

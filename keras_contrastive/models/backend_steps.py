@@ -19,6 +19,10 @@ On JAX the step is a pure function of the state tuple that `jax.jit` compiles, s
 every part runs inside a `StatelessScope` mapping variables to the values being
 traced, and assignments made there (batch-norm statistics, seed generators,
 post-step state) are collected and returned as the new state.
+
+Public helpers, also used by gradient caching (`gradient_cache`, which the steps
+call through the model's `GradientCache` object, so this module imports nothing
+of it): `run_stateless`, `assigned_values`, `scale_loss`, `stop_gradient`.
 """
 
 import keras
@@ -38,14 +42,7 @@ def _metric_logs(model):
     return {m.name: m.result() for m in model.metrics}
 
 
-def _gradient_cache():
-    # Imported on use: `gradient_cache` builds on this module's helpers.
-    from keras_contrastive.models import gradient_cache
-
-    return gradient_cache
-
-
-def _scale_loss(model, loss):
+def scale_loss(model, loss):
     """What the step differentiates: the loss over the replica count (the optimizer
     sums the replicas' gradients), times the float16 loss scale if any."""
     loss = distribute.scale_loss(loss)
@@ -92,13 +89,13 @@ def tensorflow_train_step(model, data):
     model.build_for(x)
     variables = model.trainable_variables
     if model.gradient_cache is not None:
-        loss, stats, outputs, gradients = _gradient_cache().tensorflow_gradients(
-            model, x, lambda loss: _scale_loss(model, loss)
+        loss, stats, outputs, gradients = model.gradient_cache.tensorflow_gradients(
+            model, x, lambda loss: scale_loss(model, loss)
         )
     else:
         with tf.GradientTape() as tape:
             loss, stats, outputs = model.contrastive_step(x, training=True)
-            scaled_loss = _scale_loss(model, loss)
+            scaled_loss = scale_loss(model, loss)
         gradients = tape.gradient(scaled_loss, variables)
     applied = _step_applied(model, gradients)
     model.optimizer.apply(gradients, variables)
@@ -125,12 +122,12 @@ def torch_train_step(model, data):
     model.zero_grad()
     variables = model.trainable_variables
     if model.gradient_cache is not None:
-        loss, stats, outputs, gradients = _gradient_cache().torch_gradients(
-            model, x, lambda loss: _scale_loss(model, loss)
+        loss, stats, outputs, gradients = model.gradient_cache.torch_gradients(
+            model, x, lambda loss: scale_loss(model, loss)
         )
     else:
         loss, stats, outputs = model.contrastive_step(x, training=True)
-        _scale_loss(model, loss).backward()
+        scale_loss(model, loss).backward()
         gradients = [v.value.grad for v in variables]
     with torch.no_grad():
         applied = _step_applied(model, gradients)
@@ -153,14 +150,14 @@ def torch_test_step(model, data):
 # ---------------------------------------------------------------------------- JAX
 
 
-def _run_stateless(mapping, fn):
+def run_stateless(mapping, fn):
     """Runs `fn()` with variables read from `mapping`; returns (result, scope)."""
     with _StatelessScope(state_mapping=mapping) as scope:
         result = fn()
     return result, scope
 
 
-def _new_values(scope, variables, old_values):
+def assigned_values(scope, variables, old_values):
     """The values assigned inside `scope`, falling back to the old ones."""
     new = []
     for variable, old in zip(variables, old_values):
@@ -176,8 +173,8 @@ def _jax_update_metrics(model, metrics_values, loss, stats):
         model.update_contrastive_metrics(loss, stats)
         return _metric_logs(model)
 
-    logs, scope = _run_stateless(mapping, update)
-    return logs, _new_values(scope, model.metrics_variables, metrics_values)
+    logs, scope = run_stateless(mapping, update)
+    return logs, assigned_values(scope, model.metrics_variables, metrics_values)
 
 
 def jax_train_step(model, state, data):
@@ -189,27 +186,29 @@ def jax_train_step(model, state, data):
     def loss_fn(trainable, non_trainable):
         mapping = list(zip(model.trainable_variables, trainable))
         mapping += list(zip(model.non_trainable_variables, non_trainable))
-        (loss, stats, outputs), scope = _run_stateless(
+        (loss, stats, outputs), scope = run_stateless(
             mapping, lambda: model.contrastive_step(x, training=True)
         )
-        non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
+        non_trainable = assigned_values(
+            scope, model.non_trainable_variables, non_trainable
+        )
         scaled_loss = loss
         if model.optimizer is not None:
             optimizer_mapping = list(zip(model.optimizer.variables, optimizer_values))
-            scaled_loss, _ = _run_stateless(
+            scaled_loss, _ = run_stateless(
                 optimizer_mapping, lambda: model.optimizer.scale_loss(loss)
             )
         return scaled_loss, (loss, stats, outputs, non_trainable)
 
     if model.gradient_cache is not None:
 
-        def scale_loss(loss):
+        def scaled(loss):
             mapping = list(zip(model.optimizer.variables, optimizer_values))
-            scaled_loss, _ = _run_stateless(mapping, lambda: _scale_loss(model, loss))
+            scaled_loss, _ = run_stateless(mapping, lambda: scale_loss(model, loss))
             return scaled_loss
 
-        loss, stats, outputs, grads, non_trainable = _gradient_cache().jax_gradients(
-            model, trainable, non_trainable, x, scale_loss
+        loss, stats, outputs, grads, non_trainable = model.gradient_cache.jax_gradients(
+            model, trainable, non_trainable, x, scaled
         )
     else:
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -225,8 +224,8 @@ def jax_train_step(model, state, data):
     # non-trainable variable (momentum copy, queue, bank, step counter).
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
-    _, scope = _run_stateless(mapping, lambda: model.post_step(outputs))
-    updated = _new_values(scope, model.non_trainable_variables, non_trainable)
+    _, scope = run_stateless(mapping, lambda: model.post_step(outputs))
+    updated = assigned_values(scope, model.non_trainable_variables, non_trainable)
     if applied is not None:  # a skipped float16 step keeps the old state
         updated = [
             old if new is old else ops.where(applied, new, old)
@@ -243,10 +242,10 @@ def jax_test_step(model, state, data):
     x = _unpack_x(data)
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
-    (loss, stats, _), scope = _run_stateless(
+    (loss, stats, _), scope = run_stateless(
         mapping, lambda: model.contrastive_step(x, training=False)
     )
-    non_trainable = _new_values(scope, model.non_trainable_variables, non_trainable)
+    non_trainable = assigned_values(scope, model.non_trainable_variables, non_trainable)
     logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
     return logs, (trainable, non_trainable, metrics_values)
 

@@ -7,44 +7,14 @@ import numpy as np
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive.losses import cosine_similarity_matrix
-from keras_contrastive.losses._common import l2_normalize, to_float32
+from keras_contrastive._validation import fail
 from keras_contrastive.models import backend_steps
+from keras_contrastive.models.fit_data import peek_first_batch
 from keras_contrastive.models.gradient_cache import as_gradient_cache
-from keras_contrastive.models.peek import first_input
+from keras_contrastive.models.monitoring import view_pair_stats
 
 # Saved seed-generator states are stored beside the model's own variables.
 _RANDOM_STATE_KEY = "random_state_"
-
-
-def embedding_std(z):
-    """Mean over dimensions of the batch std of L2-normalised rows of `z`.
-
-    The collapse monitor of SimSiam (Chen & He 2021, fig. 2): it tends to 0 when every
-    input maps to the same point and to about 1/sqrt(d) for well-spread embeddings.
-    """
-    return ops.mean(ops.std(l2_normalize(to_float32(z)), axis=0))
-
-
-def top1_accuracy(similarity, positive_index):
-    """Fraction of rows whose most similar candidate is their positive.
-
-    Args:
-        similarity: (rows, candidates) scores; entries that are not candidates should
-            already be masked out with a large negative value.
-        positive_index: (rows,) integer column of each row's positive.
-    """
-    predicted = ops.argmax(similarity, axis=-1)
-    hits = ops.equal(ops.cast(predicted, "int32"), ops.cast(positive_index, "int32"))
-    return ops.mean(ops.cast(hits, "float32"))
-
-
-def view_pair_accuracy(z_a, z_b):
-    """Top-1 retrieval of row i of `z_b` among all rows of `z_b` (of every
-    replica) for row i of `z_a`."""
-    similarity = cosine_similarity_matrix(z_a, distribute.gather(z_b))
-    n = ops.shape(z_a)[0]
-    return top1_accuracy(similarity, ops.arange(n) + distribute.replica_offset(n))
 
 
 def example_batch(input_shape, batch_size=2):
@@ -77,6 +47,10 @@ class ContrastiveModel(keras.Model):
       keeps them in the compiled step's state. It does not run (its assignments
       are undone) when a `LossScaleOptimizer` skips the step (float16 overflow).
 
+    and declares, as class attributes, `nested_config` (constructor arguments that
+    are Keras objects) and `config_attributes` (plain constructor arguments, stored
+    as attributes of the same name): `get_config` / `from_config` follow from them.
+
     The per-backend steps (`keras_contrastive.models.backend_steps`) do gradients,
     loss scaling for mixed precision, the optimizer, `post_step` and the metrics.
     `evaluate` logs the same three metrics (`loss`, `contrastive_accuracy`,
@@ -95,7 +69,7 @@ class ContrastiveModel(keras.Model):
     *object* already returns its share of the global mean under `tf.distribute`:
     multiply it by `distribute.num_replicas()` (or use the functional forms). The
     PyTorch backend trains on one device only (`fit` raises otherwise). See
-    docs/distributed.md.
+    docs/distributed.md and docs/adding_a_method.md.
 
     Args:
         gradient_cache: `None` (default), a `GradientCache` or a positive int chunk
@@ -105,9 +79,10 @@ class ContrastiveModel(keras.Model):
             `forward_pass` is row-wise); others raise a `ValueError`.
         **kwargs: standard `keras.Model` arguments (`name`, ...).
 
-    Subclasses must set `self.encoder` and build every sub-layer in `build`; the
-    default `build` runs `forward_pass` once on symbolic inputs, which does that for
-    layers that build on first call.
+    Subclasses set `self.encoder` and build every sub-layer in `build`; the default
+    `build` runs `forward_pass` once on a batch of zeros, which does that for
+    layers that build on first call. Image methods start from
+    `ImageContrastiveModel`, which owns the views, the default heads and the build.
     """
 
     #: The smallest batch a method's loss is defined for (in-batch negatives).
@@ -116,6 +91,9 @@ class ContrastiveModel(keras.Model):
     #: as attributes of the same name: saved nested by `get_config`, rebuilt by
     #: `from_config`.
     nested_config = ()
+    #: Plain constructor arguments (numbers, strings), stored as attributes of the
+    #: same name and saved as they are by `get_config`.
+    config_attributes = ()
     #: Whether `forward_pass` is row-wise (outputs of row chunks concatenate to the
     #: full batch's), which gradient caching needs.
     supports_gradient_cache = False
@@ -136,10 +114,11 @@ class ContrastiveModel(keras.Model):
         super().__init__(**kwargs)
         gradient_cache = as_gradient_cache(gradient_cache)
         if gradient_cache is not None and not self.supports_gradient_cache:
-            raise ValueError(
-                f"{type(self).__name__} does not support `gradient_cache` (its "
-                "forward pass is not row-wise: it keeps state across the batch). "
-                f"Received: gradient_cache={gradient_cache!r}"
+            fail(
+                "gradient_cache",
+                f"None for {type(self).__name__}, whose forward pass is not "
+                "row-wise (it keeps state across the batch)",
+                gradient_cache,
             )
         self.gradient_cache = gradient_cache
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -159,13 +138,19 @@ class ContrastiveModel(keras.Model):
         )
 
     def compute_contrastive_stats(self, outputs):
-        return {
-            "contrastive_accuracy": view_pair_accuracy(outputs["z_a"], outputs["z_b"]),
-            "embedding_std": embedding_std(outputs["z_a"]),
-        }
+        return view_pair_stats(outputs["z_a"], outputs["z_b"])
 
     def post_step(self, outputs):
         """State updates after the optimizer step; nothing by default."""
+
+    def check_fit_data(self, x):
+        """Checks the `x` of `fit` / `evaluate` before anything is built or
+        compiled (an error inside the first compiled step would leave a JAX model
+        without its variables); nothing by default."""
+
+    def training_callbacks(self):
+        """Callbacks the method adds to every `fit`; none by default."""
+        return []
 
     # ------------------------------------------------------------ shared machinery
 
@@ -218,6 +203,8 @@ class ContrastiveModel(keras.Model):
         config = super().get_config()
         for key in self.nested_config:
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        for key in self.config_attributes:
+            config[key] = getattr(self, key)
         if self.gradient_cache is not None:
             config["gradient_cache"] = keras.saving.serialize_keras_object(
                 self.gradient_cache
@@ -259,22 +246,23 @@ class ContrastiveModel(keras.Model):
         self.forward_pass(example_batch(input_shape), training=False)
         self.built = True
 
-    # ----------------------------------------------------------------- validation
+    # ------------------------------------------------------------------ fit
 
-    def _check_batch_size(self, x, batch_size, argument):
+    def _check_batch_size(self, x, batch_size):
         """Rejects batches too small for in-batch negatives before any work."""
-        if batch_size is not None and batch_size < self.min_batch_size:
-            raise ValueError(
-                f"{type(self).__name__} needs at least {self.min_batch_size} examples "
-                f"per batch (in-batch negatives); got batch_size={batch_size}."
-            )
+        minimum = self.min_batch_size
+        why = f"for {type(self).__name__} (in-batch negatives)"
+        if batch_size is not None and batch_size < minimum:
+            fail("batch_size", f"at least {minimum} {why}", batch_size)
         first = next(iter(keras.tree.flatten(x)), None) if x is not None else None
         shape = getattr(first, "shape", None)
         if shape is not None and len(shape) and shape[0] is not None:
-            if shape[0] < self.min_batch_size:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least {self.min_batch_size} "
-                    f"examples per batch; `{argument}` holds only {shape[0]}."
+            if shape[0] < minimum:
+                fail(
+                    "x",
+                    f"batches of at least {minimum} examples {why}",
+                    tuple(shape),
+                    received_as="x.shape",
                 )
 
     def _prepare(self, x, batch_size):
@@ -286,18 +274,17 @@ class ContrastiveModel(keras.Model):
         every traced step.
         """
         distribute.check_supported()
-        self._check_batch_size(x, batch_size, "x")
-        self._build_from(x)
-
-    def _build_from(self, x):
+        self.check_fit_data(x)
+        self._check_batch_size(x, batch_size)
         if not self.built:
-            sample = first_input(x)
+            sample = peek_first_batch(x)
             if sample is not None:
                 self.build_for(sample)
 
-    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, callbacks=None, **kwargs):
         self._prepare(x, batch_size)
-        return super().fit(x, y, batch_size=batch_size, **kwargs)
+        callbacks = list(callbacks or []) + self.training_callbacks()
+        return super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         self._prepare(x, batch_size)

@@ -1,10 +1,14 @@
-"""A look at the first batch of `fit` / `evaluate` data without consuming it."""
+"""The data given to `fit` / `evaluate`: a look at its first batch, not consumed.
+
+Models build from it before training (so `BackupAndRestore` can restore into built
+variables) and check what Python can see before the step is compiled.
+"""
 
 import keras
 import numpy as np
 
 
-def first_input(x, raw=False):
+def peek_first_batch(x, raw=False):
     """A NumPy sample of the model input `x` of `fit` / `evaluate`, or None.
 
     Arrays (or a tuple / dict of arrays) give their first two rows; a

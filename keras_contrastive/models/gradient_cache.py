@@ -21,14 +21,18 @@ generators (augmentation, dropout) are put back to their state before that chunk
 pass 1. After the step the non-trainable state is the one pass 1 left, so batch-norm
 moving statistics move once per chunk, not twice.
 
-The three backend functions return `(loss, stats, outputs, gradients)` for the
-trainable variables; the train steps in `backend_steps` then apply the optimizer,
-`post_step` and the metrics exactly as on the plain path.
+The three backend functions (reached through the model's `GradientCache`:
+`model.gradient_cache.tensorflow_gradients(...)`, ...) return `(loss, stats,
+outputs, gradients)` for the trainable variables; the train steps in
+`backend_steps` then apply the optimizer, `post_step` and the metrics exactly as on
+the plain path. Each is written as the three steps above:
+`_pass1_without_graph`, `_output_gradients`, `_pass2_accumulate`.
 """
 
 import keras
 from keras import ops
 
+from keras_contrastive._validation import check_positive_int, fail, is_int
 from keras_contrastive.models import backend_steps
 
 _SEED_STATE_NAME = "seed_generator_state"
@@ -95,16 +99,7 @@ class GradientCache:
     """
 
     def __init__(self, chunk_size):
-        if (
-            isinstance(chunk_size, bool)
-            or not isinstance(chunk_size, int)
-            or chunk_size < 1
-        ):
-            raise ValueError(
-                "`chunk_size` must be a positive int. "
-                f"Received: chunk_size={chunk_size!r}"
-            )
-        self.chunk_size = chunk_size
+        self.chunk_size = check_positive_int("chunk_size", chunk_size)
 
     def get_config(self):
         return {"chunk_size": self.chunk_size}
@@ -122,8 +117,21 @@ class GradientCache:
     def __repr__(self):
         return f"GradientCache(chunk_size={self.chunk_size})"
 
+    # The per-backend cached gradients (module functions below), reached through
+    # the model's GradientCache so that `backend_steps` needs no import of this
+    # module.
 
-#: The issue's name for it; both spellings are the same class.
+    def tensorflow_gradients(self, model, x, scale_loss):
+        return tensorflow_gradients(model, x, scale_loss)
+
+    def torch_gradients(self, model, x, scale_loss):
+        return torch_gradients(model, x, scale_loss)
+
+    def jax_gradients(self, model, trainable, non_trainable, x, scale_loss):
+        return jax_gradients(model, trainable, non_trainable, x, scale_loss)
+
+
+#: An alias of `GradientCache` kept for code written against keras_contrastive 0.1.
 ChunkSize = GradientCache
 
 
@@ -133,17 +141,12 @@ def as_gradient_cache(value):
         return value
     if isinstance(value, dict):
         return keras.saving.deserialize_keras_object(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    expectation = "None, a GradientCache or a positive int chunk size"
+    if is_int(value):
         if value < 1:
-            raise ValueError(
-                "`gradient_cache` must be None, a GradientCache or a positive int "
-                f"chunk size. Received: gradient_cache={value!r}"
-            )
-        return GradientCache(value)
-    raise TypeError(
-        "`gradient_cache` must be None, a GradientCache or a positive int chunk "
-        f"size. Received: gradient_cache={value!r} of type {type(value).__name__}"
-    )
+            fail("gradient_cache", expectation, value)
+        return GradientCache(int(value))
+    fail("gradient_cache", expectation, value, TypeError)
 
 
 # ----------------------------------------------------------------- shared helpers
@@ -258,27 +261,19 @@ def tensorflow_gradients(model, x, scale_loss):
     def chunk(i):
         return _chunk(x, i * size, size)
 
+    # 1. Graph-less forward pass, chunk by chunk.
     outputs, regularizations, replay = _tensorflow_pass1(model, chunk, num_chunks)
     after_pass1 = [tf.identity(v.value) for v in _restorable_state(model)]
-
-    flat = keras.tree.flatten(outputs)
-    floats = _float_indices(flat)
-    variables = model.trainable_variables
-    with tf.GradientTape() as tape:
-        tape.watch([flat[i] for i in floats] + [regularizations])
-        loss = _full_batch_loss(model, outputs, regularizations)
-        scaled_loss = scale_loss(loss)
-    grads = tape.gradient(
-        scaled_loss, [flat[i] for i in floats] + [regularizations] + variables
+    # 2. The full-batch loss and its gradients w.r.t. the cached outputs.
+    loss, output_grads, regularization_grads, direct = _tensorflow_output_gradients(
+        model, outputs, regularizations, scale_loss, replay["regularized"]
     )
-    output_grads = [(i, g) for i, g in zip(floats, grads) if g is not None]
-    regularization_grads = grads[len(floats)] if replay["regularized"] else None
+    # 3. Chunk by chunk again, with a graph: accumulate the parameter gradients.
     gradients = _tensorflow_pass2(
         model, chunk, num_chunks, replay, output_grads, regularization_grads
     )
     # Variables the loss itself reads (a learnable temperature) get their direct
     # gradient on top of what flows through the outputs.
-    direct = grads[len(floats) + 1 :]
     gradients = [
         g if d is None else g + tf.convert_to_tensor(d)
         for g, d in zip(gradients, direct)
@@ -286,6 +281,26 @@ def tensorflow_gradients(model, x, scale_loss):
     for variable, value in zip(_restorable_state(model), after_pass1):
         variable.assign(value)
     return loss, _stats(model, outputs), outputs, gradients
+
+
+def _tensorflow_output_gradients(model, outputs, regularizations, scale_loss, reg):
+    """(loss, [(output index, gradient)], regularisation gradients or None, direct
+    gradients of the trainable variables)."""
+    import tensorflow as tf
+
+    flat = keras.tree.flatten(outputs)
+    floats = _float_indices(flat)
+    with tf.GradientTape() as tape:
+        tape.watch([flat[i] for i in floats] + [regularizations])
+        loss = _full_batch_loss(model, outputs, regularizations)
+        scaled_loss = scale_loss(loss)
+    grads = tape.gradient(
+        scaled_loss,
+        [flat[i] for i in floats] + [regularizations] + model.trainable_variables,
+    )
+    output_grads = [(i, g) for i, g in zip(floats, grads) if g is not None]
+    regularization_grads = grads[len(floats)] if reg else None
+    return loss, output_grads, regularization_grads, grads[len(floats) + 1 :]
 
 
 def _tensor_arrays(tensors, size, ragged):
@@ -404,6 +419,7 @@ def torch_gradients(model, x, scale_loss):
 
     chunks = _chunks(x, model.gradient_cache.chunk_size)
     seeds = _seed_states(model)
+    # 1. Graph-less forward pass, chunk by chunk.
     seeds_before, chunk_outputs, regularizations = [], [], []
     with torch.no_grad():
         for chunk in chunks:
@@ -413,6 +429,7 @@ def torch_gradients(model, x, scale_loss):
             regularizations.append(regularization)
     after_pass1 = [v.value.clone() for v in _restorable_state(model)]
 
+    # 2. The full-batch loss and its gradients w.r.t. the cached outputs (leaves).
     outputs = _concatenate(chunk_outputs)
     flat = keras.tree.flatten(outputs)
     floats = _float_indices(flat)
@@ -425,8 +442,9 @@ def torch_gradients(model, x, scale_loss):
     )
     # Also accumulates the direct gradient of variables the loss reads.
     scale_loss(loss).backward()
-
     used = [(i, leaf.grad) for i, leaf in zip(floats, leaves) if leaf.grad is not None]
+
+    # 3. Chunk by chunk again, with a graph: `.grad` accumulates over chunks.
     slices = {i: _row_slices(chunk_outputs, i) for i, _ in used}
     for c, chunk in enumerate(chunks):
         with torch.no_grad():
@@ -438,14 +456,12 @@ def torch_gradients(model, x, scale_loss):
         if regularized:
             targets.append(model.regularization_loss())
             cotangents.append(regularizations.grad[c])
-        # `.grad` accumulates over chunks.
         torch.autograd.backward(targets, cotangents)
     with torch.no_grad():
         for variable, value in zip(_restorable_state(model), after_pass1):
             variable.assign(value)
-    gradients = [v.value.grad for v in model.trainable_variables]
-    with torch.no_grad():
         stats = _stats(model, outputs)
+    gradients = [v.value.grad for v in model.trainable_variables]
     return loss.detach(), stats, outputs, gradients
 
 
@@ -478,14 +494,15 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
             outputs = model.forward_pass(chunk, training=True)
             return outputs, _regularization(model)[0]
 
-        result, scope = backend_steps._run_stateless(mapping, run)
-        new = backend_steps._new_values(
+        result, scope = backend_steps.run_stateless(mapping, run)
+        new = backend_steps.assigned_values(
             scope, model.non_trainable_variables, non_trainable
         )
         return result, new
 
-    # Pass 1. Pass 2 replays chunk c from the whole non-trainable state before it
-    # in pass 1 (seed generators included), so it sees the same randomness.
+    # 1. Graph-less forward pass, chunk by chunk (JAX differentiates only what
+    # `vjp` / `grad` trace). Pass 2 replays chunk c from the whole non-trainable
+    # state before it in pass 1 (seed generators included): the same randomness.
     states_before, chunk_outputs, regularizations = [], [], []
     for chunk in chunks:
         if chunk_outputs:
@@ -506,16 +523,19 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
         full = keras.tree.pack_sequence_as(
             outputs, _replace(flat, floats, float_outputs)
         )
-        loss, _ = backend_steps._run_stateless(
+        loss, _ = backend_steps.run_stateless(
             mapping, lambda: _full_batch_loss(model, full, regularizations)
         )
         return scale_loss(loss), loss
 
+    # 2. The full-batch loss and its gradients w.r.t. the cached outputs (and,
+    # directly, the variables the loss reads).
     grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1, 2), has_aux=True)
     (_, loss), (gradients, output_grads, reg_grads) = grad_fn(
         trainable, [flat[i] for i in floats], ops.stack(regularizations)
     )
 
+    # 3. Chunk by chunk again, differentiably: accumulate the parameter gradients.
     slices = {i: _row_slices(chunk_outputs, i) for i in floats}
     for c, chunk in enumerate(chunks):
         chunk = _after(chunk, gradients)
@@ -531,7 +551,7 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
         (chunk_grads,) = vjp((cotangents, reg_grads[c]))
         gradients = [g + gc for g, gc in zip(gradients, chunk_grads)]
 
-    stats, _ = backend_steps._run_stateless(
+    stats, _ = backend_steps.run_stateless(
         list(zip(model.trainable_variables, trainable))
         + list(zip(model.non_trainable_variables, non_trainable)),
         lambda: _stats(model, outputs),

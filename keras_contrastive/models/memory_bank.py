@@ -7,177 +7,30 @@ import numpy as np
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter
-from keras_contrastive.models.contrastive_model import (
-    ContrastiveModel,
-    embedding_std,
-    top1_accuracy,
+from keras_contrastive._validation import (
+    check_int,
+    check_one_of,
+    check_positive_int,
+    check_positive_number,
+    check_probability,
+    check_seed,
+    fail,
 )
-from keras_contrastive.models.momentum import (
-    check_momentum,
-    check_saved_shape,
-    l2_normalize,
-    unit_rows,
-)
-from keras_contrastive.models.peek import first_input
-from keras_contrastive.models.simclr import check_features, check_image_batch
+from keras_contrastive.layers import ProjectionHead
+from keras_contrastive.layers.state import MemoryBank, l2_normalize
+from keras_contrastive.models.example_ids import ExampleIdsInput
+from keras_contrastive.models.image_model import ImageContrastiveModel
+from keras_contrastive.models.monitoring import embedding_std, top1_accuracy
 
 #: Added to masked logits: exp(-BIG) is exactly 0 yet everything stays finite.
 _BIG = 1e9
 
 LOSSES = ("info_nce", "nce")
 
-_PAIR_HINT = (
-    "Pass example ids with the images: `fit((ids, images))` with arrays, or a "
-    "dataset yielding `{'ids': ids, 'images': images}` dicts (a dataset yielding "
-    "`(ids, images)` pairs is read by Keras as (x, y); yield `((ids, images),)`)."
-)
-
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
-class MemoryBank(keras.layers.Layer):
-    """One L2-normalised feature per training example, indexed by example id.
-
-    State (non-trainable, saved with the model): `entries`, float32
-    (num_examples, dim), initialised with random unit vectors (as Wu et al.'s
-    code), and `invalid_ids`, an int32 count of out-of-range ids met by `update`.
-    The bank is never back-propagated through.
-
-    Args:
-        num_examples: number of entries (ids run from 0 to num_examples - 1).
-        dim: feature dimension.
-        momentum: proximal momentum of `update`: v <- normalize(m v + (1 - m) f);
-            0 overwrites.
-
-    Loading weights saved with a different `num_examples` or `dim` raises a
-    ValueError.
-    """
-
-    def __init__(self, num_examples, dim, momentum=0.5, **kwargs):
-        super().__init__(**kwargs)
-        for name, value in (("num_examples", num_examples), ("dim", dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-        self.num_examples = num_examples
-        self.dim = dim
-        self.momentum = check_momentum(momentum, "bank_momentum")
-        self.entries = self.add_weight(
-            shape=(num_examples, dim),
-            dtype="float32",
-            initializer=unit_rows,
-            trainable=False,
-            name="entries",
-        )
-        self.invalid_ids = self.add_weight(
-            shape=(),
-            dtype="int32",
-            initializer="zeros",
-            trainable=False,
-            name="invalid_ids",
-        )
-        self.built = True
-
-    def valid(self, ids):
-        return ops.logical_and(ids >= 0, ids < self.num_examples)
-
-    def lookup(self, ids):
-        """The entries of `ids` (out-of-range ids read the nearest valid entry)."""
-        ids = ops.clip(ids, 0, self.num_examples - 1)
-        return ops.take(self.entries, ids, axis=0)
-
-    def update(self, ids, features):
-        """Proximal update of the entries of `ids` with `features` (normalised).
-
-        Out-of-range ids cannot raise inside a compiled step on every backend:
-        they leave the bank untouched and are counted in `invalid_ids`.
-        """
-        ids = ops.cast(ids, "int32")
-        valid = self.valid(ids)
-        clipped = ops.clip(ids, 0, self.num_examples - 1)
-        old = ops.take(self.entries, clipped, axis=0)
-        new = l2_normalize(
-            self.momentum * old + (1.0 - self.momentum) * l2_normalize(features)
-        )
-        new = ops.where(valid[:, None], new, old)
-        self.entries.assign(ops.scatter_update(self.entries, clipped[:, None], new))
-        invalid = ops.sum(ops.cast(ops.logical_not(valid), "int32"))
-        self.invalid_ids.assign(self.invalid_ids + invalid)
-
-    def check_ids(self, ids, where="ids"):
-        """Raises a ValueError if the NumPy `ids` are not all in range."""
-        ids = np.asarray(ids)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_examples):
-            bad = ids[(ids < 0) | (ids >= self.num_examples)]
-            raise ValueError(
-                f"Example ids must lie in [0, num_examples - 1] = [0, "
-                f"{self.num_examples - 1}]; {where} holds {bad.size} out-of-range "
-                f"id(s), e.g. {int(bad.flat[0])}."
-            )
-
-    def load_own_variables(self, store):
-        check_saved_shape(
-            self,
-            store,
-            (self.num_examples, self.dim),
-            lambda shape: (
-                f"The saved memory bank {self.name!r} has shape {shape} "
-                f"(num_examples, dim), but this model's bank is "
-                f"({self.num_examples}, {self.dim}). Rebuild the model with the "
-                "`num_examples` and head `output_dim` it was saved with."
-            ),
-        )
-        super().load_own_variables(store)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "num_examples": self.num_examples,
-            "dim": self.dim,
-            "momentum": self.momentum,
-        }
-
-
-def split_ids_and_images(x):
-    """(ids, images) from a `(ids, images)` pair or an `{"ids", "images"}` dict."""
-    if isinstance(x, dict):
-        if set(x) >= {"ids", "images"}:
-            return x["ids"], x["images"]
-        raise ValueError(
-            f"A dict input needs the keys 'ids' and 'images'; got {sorted(x)}."
-        )
-    if isinstance(x, (tuple, list)) and len(x) == 2:
-        return x[0], x[1]
-    shape = getattr(x, "shape", None)
-    raise ValueError(
-        "MemoryBankModel needs each example's id with its image; got a single "
-        f"input of shape {None if shape is None else tuple(shape)}. {_PAIR_HINT}"
-    )
-
-
-def _shape_pair(input_shape):
-    """(ids shape, images shape) from a build `input_shape` structure."""
-    if isinstance(input_shape, dict):
-        if set(input_shape) >= {"ids", "images"}:
-            return tuple(input_shape["ids"]), tuple(input_shape["images"])
-        raise ValueError(
-            "A dict input needs the keys 'ids' and 'images'; got "
-            f"{sorted(input_shape)}."
-        )
-    if (
-        isinstance(input_shape, (tuple, list))
-        and len(input_shape) == 2
-        and all(isinstance(s, (tuple, list)) for s in input_shape)
-    ):
-        return tuple(input_shape[0]), tuple(input_shape[1])
-    raise ValueError(
-        "MemoryBankModel needs each example's id with its image; got a single "
-        f"input of shape {tuple(input_shape)}. {_PAIR_HINT}"
-    )
-
-
-@keras.saving.register_keras_serializable(package="keras_contrastive")
-class MemoryBankModel(ContrastiveModel):
-    """Instance discrimination with a memory bank (Wu et al. 2018, seed sec. 6.2).
+class MemoryBankModel(ExampleIdsInput, ImageContrastiveModel):
+    """Instance discrimination with a memory bank (Wu et al. 2018).
 
     Every training example is its own class. A bank (`MemoryBank`) keeps one
     L2-normalised feature per example, indexed by the example's id, which the input
@@ -202,13 +55,14 @@ class MemoryBankModel(ContrastiveModel):
     The negatives of a step are one draw shared by the batch (memory O(K d), not
     O(N K d)).
 
-    Inputs: `fit((ids, images))` with NumPy arrays (ids: integers in
-    [0, num_examples)), or datasets yielding `{"ids": ids, "images": images}` or
-    `((ids, images),)`. Ids out of range raise a ValueError before training when
-    they are visible (arrays: all ids; `tf.data` datasets and `PyDataset`s: the
-    first batch). Inside the compiled step an out-of-range id cannot raise on
-    every backend: its row reads a clipped entry, is not written, and is counted;
-    `fit` then raises a ValueError at the end of that epoch.
+    Inputs follow `keras_contrastive.models.example_ids`: `fit((ids, images))` with
+    NumPy arrays (ids: integers in [0, num_examples)), or datasets yielding `{"ids":
+    ids, "images": images}` or `((ids, images),)`. Ids out of range raise a
+    ValueError before training when they are visible (arrays: all ids; `tf.data`
+    datasets and `PyDataset`s: the first batch). Inside the compiled step an out-of-
+    range id cannot raise on every backend: its row reads a clipped entry, is not
+    written, and is counted; `fit` then raises a ValueError at the end of that
+    epoch.
 
     Args:
         encoder: a Keras model or layer from images to 2-D features.
@@ -243,7 +97,14 @@ class MemoryBankModel(ContrastiveModel):
     ```
     """
 
-    nested_config = ("encoder", "projection_head", "augmenter")
+    num_views = 1
+    config_attributes = (
+        "num_examples",
+        "num_negatives",
+        "temperature",
+        "bank_momentum",
+        "seed",
+    )
 
     def __init__(
         self,
@@ -258,76 +119,54 @@ class MemoryBankModel(ContrastiveModel):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not callable(encoder):
-            raise TypeError(
-                f"`encoder` must be a Keras layer or model; got {type(encoder)}."
-            )
-        for name, value in (
-            ("num_examples", num_examples),
-            ("num_negatives", num_negatives),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-        if num_examples < 2:
-            raise ValueError(
-                f"`num_examples` must be at least 2 (an example needs a negative); "
-                f"got {num_examples}."
-            )
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0; got {temperature}.")
-        if loss not in LOSSES:
-            raise ValueError(f"`loss` must be one of {LOSSES}; got {loss!r}.")
-        bank_momentum = check_momentum(bank_momentum, "bank_momentum")
-        if bank_momentum == 1.0:
-            raise ValueError("`bank_momentum` must be < 1 (1 never updates the bank).")
-        self.encoder = encoder
-        self.num_examples = num_examples
-        self.projection_head = projection_head
-        self.augmenter = augmenter
-        self.num_negatives = num_negatives
-        self.temperature = float(temperature)
-        self.bank_momentum = bank_momentum
-        self.loss_type = loss
-        self.seed = seed
+        super().__init__(encoder, projection_head, augmenter, **kwargs)
+        # An example needs at least one other example as its negative.
+        self.num_examples = check_int("num_examples", num_examples, minimum=2)
+        self.num_negatives = check_positive_int("num_negatives", num_negatives)
+        self.temperature = check_positive_number("temperature", temperature)
+        self.bank_momentum = check_probability("bank_momentum", bank_momentum)
+        if self.bank_momentum == 1.0:
+            fail("bank_momentum", "< 1 (1 never updates the bank)", bank_momentum)
+        # Not `self.loss`: `compile` sets that attribute of a Keras model.
+        self.loss_type = check_one_of("loss", loss, LOSSES)
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.memory_bank = None
 
+    def default_projection_head(self, feature_dim):
+        # Wu et al.: a linear map to 128 dimensions.
+        return ProjectionHead(hidden_dims=(), output_dim=128, batch_norm=False)
+
     def build(self, input_shape):
-        ids_shape, image_shape = _shape_pair(input_shape)
-        if len(ids_shape) not in (1, 2) or (len(ids_shape) == 2 and ids_shape[1] != 1):
-            raise ValueError(
-                "`ids` must be a (batch,) vector of example ids; got shape "
-                f"{ids_shape}."
-            )
-        check_image_batch(image_shape)
-        if self.augmenter is None:
-            self.augmenter = SimCLRAugmenter(image_size=tuple(image_shape[1:3]))
-        view = keras.KerasTensor(
-            (2,) + tuple(self.augmenter.compute_output_shape(image_shape)[1:])
-        )
-        features = self.encoder(view, training=False)
-        check_features(features, self.encoder)
-        if self.projection_head is None:
-            self.projection_head = ProjectionHead(
-                hidden_dims=(), output_dim=128, batch_norm=False
-            )
-        z = self.projection_head(features, training=False)
+        super().build(input_shape)
         self.memory_bank = MemoryBank(
             self.num_examples,
-            z.shape[-1],
+            self.projection_dim,
             momentum=self.bank_momentum,
             name="memory_bank",
         )
-        self.built = True
+
+    def check_ids(self, ids, where):
+        n = self.num_examples
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            bad = ids[(ids < 0) | (ids >= n)]
+            raise ValueError(
+                f"{where} must hold example ids in [0, num_examples - 1] = [0, "
+                f"{n - 1}]. Received: {bad.size} out-of-range id(s), e.g. "
+                f"{int(bad.flat[0])}"
+            )
+
+    def get_config(self):
+        return {**super().get_config(), "loss": self.loss_type}
+
+    def training_callbacks(self):
+        return [_InvalidIdGuard()]
 
     # ------------------------------------------------------------------ forward
 
     def embed(self, images, training=False):
         """normalize(head(encoder(images))): the features the bank stores."""
-        features = self.encoder(images, training=training)
-        check_features(features, self.encoder)
-        return l2_normalize(self.projection_head(features, training=training))
+        return l2_normalize(self.project(images, training))
 
     def sample_negatives(self, ids):
         """(negative_ids (K,), valid (N, K)): K uniform draws from the bank and a
@@ -343,35 +182,19 @@ class MemoryBankModel(ContrastiveModel):
         return negative_ids, valid
 
     def forward_pass(self, x, training=False):
-        ids, images = split_ids_and_images(x)
-        ids = ops.reshape(ops.cast(ids, "int32"), (-1,))
-        check_image_batch(images.shape, channels=3 if self._default_augmenter else None)
-        # The view is always random (as in SimCLR); `training` switches the networks.
-        view = self.augmenter(images, training=True)
+        ids, images = self.split_input(x)
+        (view,) = self.augment(images)
         features = self.embed(view, training=training)
         negative_ids, valid = self.sample_negatives(ids)
+        bank = self.memory_bank
         return {
             "features": features,
             "ids": ids,
-            "positives": ops.stop_gradient(self.memory_bank.lookup(ids)),
-            "negatives": ops.stop_gradient(
-                ops.take(self.memory_bank.entries, negative_ids, axis=0)
-            ),
+            "positives": ops.stop_gradient(bank.lookup(ids)),
+            "negatives": ops.stop_gradient(ops.take(bank.entries, negative_ids, 0)),
             "negative_ids": negative_ids,
             "negative_mask": valid,
         }
-
-    @property
-    def _default_augmenter(self):
-        return isinstance(self.augmenter, SimCLRAugmenter)
-
-    def call(self, inputs, training=False):
-        """The representation `encoder(images)`; `inputs` may also carry ids."""
-        if isinstance(inputs, (dict, tuple, list)):
-            _, inputs = split_ids_and_images(inputs)
-        elif len(inputs.shape) < 3:
-            split_ids_and_images(inputs)  # raises the "ids with images" error
-        return self.encoder(inputs, training=training)
 
     # --------------------------------------------------------------------- loss
 
@@ -419,8 +242,6 @@ class MemoryBankModel(ContrastiveModel):
             "embedding_std": embedding_std(outputs["features"]),
         }
 
-    # --------------------------------------------------------------- post step
-
     def post_step(self, outputs):
         # Every replica writes every replica's rows: the banks stay identical.
         self.memory_bank.update(
@@ -446,110 +267,27 @@ class MemoryBankModel(ContrastiveModel):
             The NumPy array of the ids written.
         """
         if not self.built:
-            raise ValueError(
-                "Build the model (e.g. fit it for a step) before refreshing its bank."
-            )
+            fail("model", "built (fit it for a step) before a refresh", self.name)
         embedder = _BankEmbedding(self.augmenter, self.encoder, self.projection_head)
         bank = np.array(ops.convert_to_numpy(self.memory_bank.entries))
-        if _holds_arrays(data):
-            ids, images = split_ids_and_images(data)
-            ids = np.asarray(ids).reshape(-1).astype("int64")
-            self.memory_bank.check_ids(ids, where="the refresh data")
+        arrays = self.id_arrays(data)
+        written = []
+        if arrays is not None:
+            ids, images = arrays
+            self.check_ids(ids, where="the refresh data")
             # `predict` compiles the embedding once and shows its progress bar.
             bank[ids] = embedder.predict(images, batch_size=batch_size, verbose=verbose)
-            written = [ids]
+            written.append(ids)
         else:
             count = len(data) if hasattr(data, "__len__") else None
             bar = keras.utils.Progbar(count, verbose=verbose, unit_name="batch")
-            written = []
-            for index, batch in enumerate(data):
-                if isinstance(batch, (tuple, list)) and len(batch) == 1:
-                    batch = batch[0]
-                ids, images = split_ids_and_images(batch)
-                ids = np.asarray(ops.convert_to_numpy(ids)).reshape(-1).astype("int64")
-                self.memory_bank.check_ids(ids, where="the refresh data")
+            for index, (ids, images) in enumerate(self.id_batches(data)):
+                self.check_ids(ids, where="the refresh data")
                 bank[ids] = ops.convert_to_numpy(embedder.predict_on_batch(images))
                 written.append(ids)
                 bar.update(index + 1)
         self.memory_bank.entries.assign(bank)
         return np.concatenate(written) if written else np.zeros((0,), "int64")
-
-    # -------------------------------------------------------------------- fit
-
-    def _check_inputs(self, x):
-        """Checks the inputs Python can see before Keras compiles the step.
-
-        An error raised inside the first compiled step would leave a JAX model
-        without its variables, so every visible mistake is caught here: inputs
-        without ids, dataset `(ids, images)` pairs that Keras would read as
-        `(x, y)`, and out-of-range ids (all ids of arrays, the first batch's of
-        datasets).
-        """
-        if isinstance(x, np.ndarray):
-            split_ids_and_images(x)  # raises: images without ids
-        if isinstance(x, (dict, tuple, list)):
-            ids, _ = split_ids_and_images(x)
-            if isinstance(ids, (np.ndarray, list, range)) and self.memory_bank:
-                self.memory_bank.check_ids(ids, where="`x`")
-            return
-        batch = first_input(x, raw=True)
-        if batch is None:
-            return
-        if isinstance(batch, (tuple, list)) and len(batch) == 1:
-            batch = batch[0]
-        elif (
-            isinstance(batch, (tuple, list))
-            and len(batch) in (2, 3)
-            and len(np.shape(batch[0])) == 1
-        ):
-            raise ValueError(
-                "The dataset yields (ids, images) pairs, which Keras reads as "
-                f"(x, y), so the images would never reach the model. {_PAIR_HINT}"
-            )
-        elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
-            batch = batch[0]  # (x, y[, sample_weight]): labels are ignored
-        ids, _ = split_ids_and_images(batch)
-        if self.memory_bank is not None:
-            self.memory_bank.check_ids(
-                ops.convert_to_numpy(ids), where="the first batch of `x`"
-            )
-
-    def fit(self, x=None, y=None, batch_size=None, callbacks=None, **kwargs):
-        self._check_inputs(x)
-        self._build_from(x)
-        self._check_inputs(x)  # the ids, now that the bank exists
-        callbacks = list(callbacks or []) + [_InvalidIdGuard()]
-        return super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        self._check_inputs(x)
-        self._build_from(x)
-        self._check_inputs(x)
-        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
-
-    # ------------------------------------------------------------ serialization
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_examples=self.num_examples,
-            num_negatives=self.num_negatives,
-            temperature=self.temperature,
-            bank_momentum=self.bank_momentum,
-            loss=self.loss_type,
-            seed=self.seed,
-        )
-        return config
-
-
-def _holds_arrays(data):
-    """True for `(ids, images)` / `{"ids", "images"}` made of NumPy arrays."""
-    if isinstance(data, dict) or (isinstance(data, (tuple, list)) and len(data) == 2):
-        ids, images = split_ids_and_images(data)
-        return isinstance(ids, (np.ndarray, list, range)) and isinstance(
-            images, np.ndarray
-        )
-    return False
 
 
 class _BankEmbedding(keras.Model):

@@ -1,25 +1,20 @@
-"""State for methods with a momentum network, a queue or random draws.
+"""Momentum networks: a copy of a network updated by an exponential moving average.
 
-Small pieces used by MoCo, BYOL and the memory bank (and reusable by later
-methods):
+MoCo's key encoder (He et al. 2020, eq. 2) and BYOL's target network (Grill et al.
+2020, eq. 1) are momentum copies theta_t <- m theta_t + (1 - m) theta_s of online
+networks. `MomentumModel` owns that machinery, so a method only declares which of
+its networks have copies (`momentum_networks`):
 
 - `momentum_copy(layer)` / `MomentumPairs`: a copy of a network whose variables
   are *non-trainable* (so the optimizer never touches them, and on JAX their
   assignments inside the compiled step are kept), made equal to the source once
-  (`MomentumState.sync_once`) and then updated by an exponential moving average
-  theta_t <- m theta_t + (1 - m) theta_s.
+  (`MomentumState.sync_once`) and then updated by the moving average;
 - `MomentumState`: the momentum m itself, as model state. It holds a step counter
   and the schedule's parameters as non-trainable variables, so the momentum of
   step k is computed inside the compiled step from the counter (no per-batch
   callback, which on JAX would force a full state sync every batch) and training
   resumes at the right point of the schedule after `model.save` or
   `keras.callbacks.BackupAndRestore`.
-- `FeatureQueue`: MoCo's FIFO queue of L2-normalised keys, a float32
-  (size, dim) variable and an int32 write pointer.
-- `check_saved_shape`: a clear error when a saved queue or bank does not fit.
-
-Every update here is meant to run in `ContrastiveModel.post_step`, after the
-optimizer step (or, for the one-time sync, at the start of the forward pass).
 """
 
 import math
@@ -27,52 +22,34 @@ import math
 import keras
 from keras import ops
 
-from keras_contrastive.losses._common import l2_normalize as normalize_rows
-from keras_contrastive.losses._common import to_float32
-
-_PACKAGE = "keras_contrastive"
+from keras_contrastive._validation import (
+    check_layer,
+    check_one_of,
+    check_positive_int,
+    check_probability,
+    fail,
+)
+from keras_contrastive.models.contrastive_model import ContrastiveModel
 
 SCHEDULES = ("cosine", "linear", "constant")
-
-
-def l2_normalize(x):
-    """Row-wise x / ||x|| in float32 (zero rows stay zero): what queues and banks
-    store, whatever the compute dtype."""
-    return normalize_rows(to_float32(x))
-
-
-def check_momentum(value, name="momentum"):
-    """Returns `value` as a float in [0, 1], else raises a ValueError naming `name`."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1]; got {value!r}."
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1]; got {value}.")
-    return value
 
 
 # ------------------------------------------------------------------ momentum copy
 
 
 def momentum_copy(layer, name=None):
-    """A fresh, unbuilt copy of `layer` with the same architecture (not weights).
+    """A copy of `layer` with the same architecture (not the same weights).
 
-    The copy is rebuilt from `layer`'s serialized config, so custom layers must
-    implement `get_config` (and be registered). Build it by calling it once, then
-    tie it to its source with `MomentumPairs`, which copies the weights and makes
-    them non-trainable.
+    The copy is rebuilt from `layer`'s serialized config, and built from its build
+    config (the input shape it was built for), so custom layers must implement
+    `get_config` (and be registered). Tie it to its source with `MomentumPairs`,
+    which copies the weights and makes them non-trainable.
 
     Args:
         layer: a Keras layer or model.
         name: the copy's name (default: `"<name>_momentum"`).
     """
-    if not isinstance(layer, keras.layers.Layer):
-        raise TypeError(
-            f"A momentum copy needs a Keras layer or model; got {type(layer).__name__}."
-        )
+    check_layer("layer", layer)
     config = keras.saving.serialize_keras_object(layer)
     if isinstance(config, dict) and isinstance(config.get("config"), dict):
         config["config"]["name"] = name or f"{layer.name}_momentum"
@@ -86,6 +63,9 @@ def momentum_copy(layer, name=None):
             "`keras.saving.register_keras_serializable`). Original error: "
             f"{error}"
         ) from error
+    build_config = layer.get_build_config()
+    if not copy.built and build_config:
+        copy.build_from_config(build_config)
     return copy
 
 
@@ -119,12 +99,13 @@ class MomentumPairs:
             tuple(s.shape) != tuple(c.shape)
             for s, c in zip(source_weights, copy_weights)
         ):
-            raise ValueError(
-                f"The momentum copy of {source.name!r} does not have the same "
-                "variables as the original (was it rebuilt with a different input "
-                "shape?): got "
-                f"{[tuple(v.shape) for v in copy_weights]}, expected "
-                f"{[tuple(v.shape) for v in source_weights]}."
+            fail(
+                "copy",
+                f"a network with the variables of {source.name!r}, "
+                f"{[tuple(v.shape) for v in source_weights]} (was it rebuilt with "
+                "a different input shape?)",
+                [tuple(v.shape) for v in copy_weights],
+                received_as="copy variables",
             )
         self.all_pairs = list(zip(copy_weights, source_weights))
         self.pairs = [(c, s) for c, s in self.all_pairs if s.trainable]
@@ -173,7 +154,7 @@ def scheduled_momentum(step, total_steps, start, end, cosine):
     return start + (end - start) * weight
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package="keras_contrastive")
 class MomentumState(keras.layers.Layer):
     """The EMA momentum of a momentum network and its position in a schedule.
 
@@ -197,7 +178,7 @@ class MomentumState(keras.layers.Layer):
 
     def __init__(self, momentum=0.999, **kwargs):
         super().__init__(**kwargs)
-        self.momentum = check_momentum(momentum)
+        self.momentum = check_probability("momentum", momentum)
         self.step = self.add_weight(
             shape=(), dtype="int32", initializer="zeros", trainable=False, name="step"
         )
@@ -261,16 +242,10 @@ class MomentumState(keras.layers.Layer):
             total_steps: the schedule's length K, in optimizer steps (> 0).
             schedule: "cosine", "linear" or "constant" (always `start`).
         """
-        start = check_momentum(start, "start")
-        end = check_momentum(end, "end")
-        if schedule not in SCHEDULES:
-            raise ValueError(
-                f"`schedule` must be one of {SCHEDULES}; got {schedule!r}."
-            )
-        if not isinstance(total_steps, int) or total_steps < 1:
-            raise ValueError(
-                f"`total_steps` must be a positive int; got {total_steps!r}."
-            )
+        start = check_probability("start", start)
+        end = check_probability("end", end)
+        check_one_of("schedule", schedule, SCHEDULES)
+        total_steps = check_positive_int("total_steps", total_steps)
         if schedule == "constant":
             end = start
         self.start.assign(start)
@@ -282,117 +257,70 @@ class MomentumState(keras.layers.Layer):
         return {**super().get_config(), "momentum": self.momentum}
 
 
-# ------------------------------------------------------------------- FIFO queue
+# ----------------------------------------------------------------- the base class
 
 
-def check_saved_shape(layer, store, expected, message):
-    """Raises ValueError(message(saved_shape)) if the first saved variable of
-    `layer` (its queue or bank) does not have the `expected` shape.
+class MomentumModel(ContrastiveModel):
+    """Base of methods with momentum copies of their networks (MoCo, BYOL).
 
-    Keras may visit a layer twice while loading (once per path that reaches it)
-    and forgets a failure when a later visit succeeds, so the error is
-    remembered and raised again on a visit that finds nothing to load.
-    """
-    keys = list(store.keys())
-    if "0" in keys:
-        shape = tuple(store["0"].shape)
-        layer._saved_shape_error = None
-        if shape != tuple(expected):
-            layer._saved_shape_error = message(shape)
-    error = getattr(layer, "_saved_shape_error", None)
-    if error:
-        raise ValueError(error)
+    A method lists its copies in `momentum_networks`, a dict from the copy's
+    attribute name to its source network's (MoCo: `{"key_encoder": "encoder",
+    "key_head": "projection_head"}`); this base
 
+    - makes each copy once the method's networks are built (after
+      `super().build`), non-trainable and tied to its source;
+    - makes every copy equal to its source at the first step (`sync_once`, at the
+      start of each forward pass, so weights loaded into the online networks
+      before training reach the copies, and a resumed run never resets them);
+    - after each optimizer step updates every copy by the moving average with the
+      momentum of `momentum_state` (constant, or scheduled by
+      `keras_contrastive.callbacks.MomentumSchedule` through
+      `set_momentum_schedule`), in `post_step`: a method that overrides
+      `post_step` calls `super().post_step(outputs)`.
 
-def unit_rows(shape, dtype=None):
-    """Random unit vectors (a Keras initializer): the initial MoCo queue and memory
-    bank, as in He et al.'s and Wu et al.'s code."""
-    return l2_normalize(keras.random.normal(shape, dtype="float32"))
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class FeatureQueue(keras.layers.Layer):
-    """A FIFO queue of `size` L2-normalised keys of dimension `dim` (MoCo).
-
-    State (non-trainable, saved with the model): `keys`, float32 (size, dim),
-    initialised with random unit vectors as in MoCo's code, and `pointer`, int32,
-    the row the next key goes to. `enqueue(keys)` writes a batch of n keys at rows
-    (pointer + 0..n-1) mod size, overwriting the oldest ones, and advances the
-    pointer by n mod size: any batch size works, including one that does not divide
-    `size`, a final partial batch, or n > size (only the last `size` keys are
-    kept). After any sequence of batches the queue holds the last `size` keys seen.
-
-    Loading weights saved with a different `size` or `dim` raises a ValueError.
+    Put it first among the bases: `class MoCo(MomentumModel,
+    ImageContrastiveModel)`.
 
     Args:
-        size: number of keys kept.
-        dim: key dimension.
-
-    Example:
-
-    >>> import numpy as np
-    >>> queue = FeatureQueue(size=4, dim=2)
-    >>> queue.enqueue(np.eye(2, dtype="float32"))
-    >>> int(queue.pointer.numpy())
-    2
+        momentum: m of the update, in [0, 1] (the schedule's start when one is set).
+        **kwargs: the other bases' arguments.
     """
 
-    def __init__(self, size, dim, **kwargs):
-        super().__init__(**kwargs)
-        for name, value in (("size", size), ("dim", dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-        self.size = size
-        self.dim = dim
-        self.keys = self.add_weight(
-            shape=(size, dim),
-            dtype="float32",
-            initializer=unit_rows,
-            trainable=False,
-            name="keys",
-        )
-        self.pointer = self.add_weight(
-            shape=(),
-            dtype="int32",
-            initializer="zeros",
-            trainable=False,
-            name="pointer",
-        )
-        self.built = True
+    #: Copy attribute name -> source attribute name, in build order.
+    momentum_networks = {}
+    config_attributes = ("momentum",)
 
-    def enqueue(self, keys):
-        """Writes `keys` (n, dim) over the oldest entries; normalises them first."""
-        keys = l2_normalize(keys)
-        if keys.shape[-1] is not None and keys.shape[-1] != self.dim:
-            raise ValueError(
-                f"Keys of dimension {keys.shape[-1]} cannot enter a queue of "
-                f"dimension {self.dim}."
-            )
-        n = ops.shape(keys)[0]
-        # Of a batch larger than the queue only the last `size` keys survive;
-        # slicing keeps the scatter free of duplicate rows.
-        kept = keys[-self.size :]
-        n_kept = ops.shape(kept)[0]
-        offset = ops.cast(n - n_kept, "int32")
-        rows = ops.mod(
-            self.pointer + offset + ops.arange(n_kept, dtype="int32"), self.size
-        )
-        self.keys.assign(ops.scatter_update(self.keys, rows[:, None], kept))
-        self.pointer.assign(ops.mod(self.pointer + ops.cast(n, "int32"), self.size))
+    def __init__(self, *args, momentum=0.999, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.momentum_state = MomentumState(momentum, name="momentum_state")
+        for copy_name in self.momentum_networks:
+            setattr(self, copy_name, None)
+        self._momentum_pairs = []
 
-    def load_own_variables(self, store):
-        check_saved_shape(
-            self,
-            store,
-            (self.size, self.dim),
-            lambda shape: (
-                f"The saved queue {self.name!r} holds {shape[0]} keys of dimension "
-                f"{shape[1]}, but this model's queue is (queue_size={self.size}, "
-                f"dim={self.dim}). Rebuild the model with the `queue_size` and "
-                "head `output_dim` it was saved with."
-            ),
-        )
-        super().load_own_variables(store)
+    @property
+    def momentum(self):
+        """The momentum given at construction (a schedule may override it)."""
+        return self.momentum_state.momentum
 
-    def get_config(self):
-        return {**super().get_config(), "size": self.size, "dim": self.dim}
+    def build(self, input_shape):
+        super().build(input_shape)
+        for copy_name, source_name in self.momentum_networks.items():
+            source = getattr(self, source_name)
+            copy = momentum_copy(source)
+            setattr(self, copy_name, copy)
+            self._momentum_pairs.append(MomentumPairs(source, copy))
+
+    def contrastive_step(self, x, training):
+        self.momentum_state.sync_once(self._momentum_pairs)
+        return super().contrastive_step(x, training)
+
+    def post_step(self, outputs):
+        momentum = self.momentum_state.current()
+        for pairs in self._momentum_pairs:
+            pairs.update(momentum)
+        self.momentum_state.advance()
+
+    def set_momentum_schedule(self, start, end, total_steps, schedule="cosine"):
+        """Anneals the momentum from `start` to `end` over `total_steps` optimizer
+        steps (see `MomentumState.set_schedule`)."""
+        self.momentum_state.set_schedule(start, end, total_steps, schedule)

@@ -6,7 +6,7 @@ import pytest
 
 from keras_contrastive.callbacks.momentum_schedule import MomentumSchedule
 from keras_contrastive.layers import PredictionHead, ProjectionHead, SimCLRAugmenter
-from keras_contrastive.models.byol import BYOL, SimSiam
+from keras_contrastive.models import BYOL, SimSiam
 from tests.methods.helpers import (
     linear_encoder,
     linear_head,
@@ -108,7 +108,7 @@ def test_bad_arguments_raise_clear_errors(rng):
         projection_head=ProjectionHead(hidden_dims=(8,), output_dim=4),
         prediction_head=PredictionHead(hidden_dims=(8,), output_dim=5),
     )
-    with pytest.raises(ValueError, match="projection's size"):
+    with pytest.raises(ValueError, match="output size equals the projection's"):
         model.build((None, 8, 8, 3))
     flat = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
     with pytest.raises(ValueError, match="2-D"):

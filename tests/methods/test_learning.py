@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from keras_contrastive.layers import PredictionHead, ProjectionHead, SimCLRAugmenter
-from keras_contrastive.models.byol import BYOL, SimSiam
+from keras_contrastive.models import BYOL, SimSiam
 from tests.methods.helpers import conv_encoder, knn_accuracy, split_cifar
 
 SIZE = 8

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_contrastive.callbacks.memory_bank_refresh import MemoryBankRefresh
-from keras_contrastive.models.memory_bank import MemoryBank, MemoryBankModel
+from keras_contrastive.models import MemoryBank, MemoryBankModel
 from tests.methods.helpers import (
     linear_encoder,
     linear_head,
@@ -151,7 +151,7 @@ def test_inputs_and_arguments_are_checked(rng):
     x = rng.normal(size=(8, 2, 2, 1)).astype("float32")
     model = linear_bank_model(num_examples=8)
     model.compile(optimizer="sgd")
-    with pytest.raises(ValueError, match="id with its image"):
+    with pytest.raises(ValueError, match="example ids with the images"):
         model.fit(x, batch_size=4, verbose=0)
     with pytest.raises(ValueError, match="'ids' and 'images'"):
         model.fit({"id": np.arange(8), "image": x}, batch_size=4, verbose=0)
@@ -184,7 +184,9 @@ def test_loading_a_bank_of_another_shape_raises(tmp_path, rng):
     saved.save_weights(path)
     other = linear_bank_model(num_examples=9)
     other.build(((None,), (None, 2, 2, 1)))
-    with pytest.raises(ValueError, match=r"memory bank .*\(8, 3\).*\(9, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"MemoryBank 'memory_bank' has shape \(8, 3\).*\(9, 3\)"
+    ):
         other.load_weights(path)
     with pytest.raises(ValueError, match="num_examples"):
         MemoryBank(0, 3)

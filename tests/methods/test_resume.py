@@ -15,9 +15,7 @@ import pytest
 
 from keras_contrastive.callbacks.momentum_schedule import MomentumSchedule
 from keras_contrastive.layers import PredictionHead, ProjectionHead
-from keras_contrastive.models.byol import BYOL
-from keras_contrastive.models.memory_bank import MemoryBankModel
-from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models import BYOL, MemoryBankModel, MoCo
 from tests.methods.helpers import random_images, tiny_encoder, to_numpy
 
 

@@ -247,9 +247,19 @@ def test_config_round_trip(tmp_path):
     assert keras.saving.load_model(path).gradient_cache == cache
 
 
-@pytest.mark.parametrize("chunk_size", [0, -3, 2.5, True, "4", None])
-def test_bad_chunk_size(chunk_size):
-    with pytest.raises(ValueError, match="chunk_size"):
+@pytest.mark.parametrize(
+    "chunk_size, error",
+    [
+        (0, ValueError),
+        (-3, ValueError),
+        (2.5, TypeError),
+        (True, TypeError),
+        ("4", TypeError),
+        (None, TypeError),
+    ],
+)
+def test_bad_chunk_size(chunk_size, error):
+    with pytest.raises(error, match="`chunk_size` must be an int >= 1. Received"):
         GradientCache(chunk_size)
 
 

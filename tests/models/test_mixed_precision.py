@@ -35,9 +35,7 @@ import numpy as np
 import pytest
 
 from keras_contrastive.layers import PredictionHead, ProjectionHead
-from keras_contrastive.models import BYOL, MoCo, SimCLR, SimSiam
-from keras_contrastive.models.memory_bank import MemoryBankModel
-from keras_contrastive.models.moco import MoCHi
+from keras_contrastive.models import BYOL, MemoryBankModel, MoCHi, MoCo, SimCLR, SimSiam
 from tests.conftest import BACKEND
 from tests.methods.helpers import random_images, tiny_encoder, to_numpy
 

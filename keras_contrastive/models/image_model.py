@@ -1,0 +1,177 @@
+"""`ImageContrastiveModel`: what every method on unlabeled images shares."""
+
+import keras
+
+from keras_contrastive._validation import check_layer, fail
+from keras_contrastive.layers import (
+    MultiView,
+    PredictionHead,
+    ProjectionHead,
+    SimCLRAugmenter,
+)
+from keras_contrastive.models.contrastive_model import ContrastiveModel
+
+
+def check_image_batch(shape, channels=None, name="images"):
+    """Returns `shape` if it is (batch, height, width, channels[=channels])."""
+    shape = tuple(shape)
+    if len(shape) != 4:
+        fail(
+            name,
+            "a batch of images of shape (batch, height, width, channels)",
+            shape,
+            received_as=f"{name}.shape",
+        )
+    if channels is not None and shape[-1] is not None and shape[-1] != channels:
+        fail(
+            name,
+            f"images with {channels} channels (RGB, channels last)",
+            shape,
+            received_as=f"{name}.shape",
+        )
+    return shape
+
+
+def check_features(features, encoder):
+    """Returns `features` if `encoder` made them 2-D (batch, features)."""
+    if len(features.shape) != 2:
+        fail(
+            "encoder",
+            "a network returning 2-D (batch, features) tensors; end it with a "
+            "pooling layer such as keras.layers.GlobalAveragePooling2D()",
+            tuple(features.shape),
+            received_as=f"{getattr(encoder, 'name', 'encoder')}(images).shape",
+        )
+    return features
+
+
+class ImageContrastiveModel(ContrastiveModel):
+    """A `ContrastiveModel` learning from unlabeled images through random views.
+
+    It owns what image methods share, so that a method states only what differs:
+
+    - the networks: `encoder` (images -> 2-D features), `projection_head`
+      (default `default_projection_head(feature_dim)`: SimCLR's
+      `ProjectionHead(hidden_dims=(dim,), output_dim=128)`) and, when the class sets
+      `uses_prediction_head`, `prediction_head` (default
+      `default_prediction_head(feature_dim, projection_dim)`, whose output size must
+      equal the projection's: BYOL, SimSiam, NNCLR regress projections);
+    - the views: `augmenter` (default a `SimCLRAugmenter` sized to the images) and
+      `views`, a `MultiView` of `num_views` independent augmentations;
+    - `build`: every network is built by one symbolic call on a view-shaped input,
+      which sizes the default heads to the encoder; `feature_dim` and
+      `projection_dim` are then known, and a method adds its own state (momentum
+      copies, queues) by overriding `build` after `super().build(input_shape)`;
+    - the checks: an image batch of rank 4 (RGB when the default augmenter is
+      used) and an encoder returning (batch, features).
+
+    A method's `forward_pass` then reads `views = self.augment(x)`,
+    `features = self.encode(view, training)`, `z = self.project(view, training)`.
+
+    Args:
+        encoder: a Keras model or layer from images (as the augmenter returns them,
+            in (0, 255) by default) to 2-D features (batch, dim).
+        projection_head: the MLP between features and the loss (default above).
+        augmenter: the random view generator (default above).
+        prediction_head: the predictor, for methods with `uses_prediction_head`.
+        **kwargs: `ContrastiveModel` arguments (`gradient_cache`, `name`, ...).
+    """
+
+    nested_config = ("encoder", "projection_head", "augmenter")
+    #: How many random views of each image `augment` returns.
+    num_views = 2
+    #: Whether the method has a `prediction_head` (built with the other networks).
+    uses_prediction_head = False
+
+    def __init__(
+        self,
+        encoder,
+        projection_head=None,
+        augmenter=None,
+        prediction_head=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = check_layer("encoder", encoder)
+        self.projection_head = check_layer(
+            "projection_head", projection_head, optional=True
+        )
+        self.augmenter = check_layer("augmenter", augmenter, optional=True)
+        if self.uses_prediction_head:
+            self.prediction_head = check_layer(
+                "prediction_head", prediction_head, optional=True
+            )
+        elif prediction_head is not None:
+            fail("prediction_head", f"None for {type(self).__name__}", prediction_head)
+        self.views = None
+        self.feature_dim = None
+        self.projection_dim = None
+
+    # ------------------------------------------------------------ defaults
+
+    def default_projection_head(self, feature_dim):
+        """SimCLR's head (Chen et al. 2020): one hidden layer of the feature size."""
+        return ProjectionHead(hidden_dims=(feature_dim,), output_dim=128)
+
+    def default_prediction_head(self, feature_dim, projection_dim):
+        """BYOL's predictor (Grill et al. 2020): an MLP back to the projection."""
+        return PredictionHead(hidden_dims=(feature_dim,), output_dim=projection_dim)
+
+    def default_augmenter(self, image_shape):
+        return SimCLRAugmenter(image_size=tuple(image_shape[1:3]))
+
+    # ------------------------------------------------------------ build
+
+    def image_shape(self, input_shape):
+        """The images' part of the model input's shape (all of it by default)."""
+        return tuple(input_shape)
+
+    def build(self, input_shape):
+        image_shape = check_image_batch(self.image_shape(input_shape))
+        if self.augmenter is None:
+            self.augmenter = self.default_augmenter(image_shape)
+        self.views = MultiView(self.augmenter, num_views=self.num_views)
+        images = keras.KerasTensor((2,) + image_shape[1:])
+        view_shape = self.augmenter.compute_output_spec(images).shape
+        view = keras.KerasTensor((2,) + tuple(view_shape[1:]))
+        features = self.encode(view)
+        self.feature_dim = int(features.shape[-1])
+        if self.projection_head is None:
+            self.projection_head = self.default_projection_head(self.feature_dim)
+        z = self.projection_head(features, training=False)
+        self.projection_dim = int(z.shape[-1])
+        if self.uses_prediction_head:
+            if self.prediction_head is None:
+                self.prediction_head = self.default_prediction_head(
+                    self.feature_dim, self.projection_dim
+                )
+            p = self.prediction_head(z, training=False)
+            if p.shape[-1] != self.projection_dim:
+                fail(
+                    "prediction_head",
+                    "a head whose output size equals the projection's "
+                    f"({self.projection_dim}), which it regresses",
+                    int(p.shape[-1]),
+                    received_as="output size",
+                )
+        self.built = True
+
+    # ------------------------------------------------------------ forward helpers
+
+    def augment(self, images):
+        """`num_views` random views of a batch of images.
+
+        The views are always random, in `evaluate` too: they are what the loss
+        compares. `training` of the networks switches batch norm and dropout only.
+        """
+        default = isinstance(self.augmenter, SimCLRAugmenter)
+        check_image_batch(images.shape, channels=3 if default else None)
+        return self.views(images, training=True)
+
+    def encode(self, images, training=False):
+        """The encoder's features of a batch, checked to be (batch, features)."""
+        return check_features(self.encoder(images, training=training), self.encoder)
+
+    def project(self, images, training=False):
+        """projection_head(encoder(images))."""
+        return self.projection_head(self.encode(images, training), training=training)

@@ -1,0 +1,62 @@
+"""What a contrastive step logs besides its loss: retrieval accuracy and collapse."""
+
+from keras import ops
+
+from keras_contrastive import distribute
+from keras_contrastive.losses import cosine_similarity_matrix
+from keras_contrastive.losses._common import (
+    l2_normalize,
+    mask_columns_logits,
+    to_float32,
+)
+from keras_contrastive.losses.view_pair import nt_xent_logits
+
+
+def embedding_std(z):
+    """Mean over dimensions of the batch std of L2-normalised rows of `z`.
+
+    The collapse monitor of SimSiam (Chen & He 2021, fig. 2): it tends to 0 when every
+    input maps to the same point and to about 1/sqrt(d) for well-spread embeddings.
+    """
+    return ops.mean(ops.std(l2_normalize(to_float32(z)), axis=0))
+
+
+def top1_accuracy(similarity, positive_index):
+    """Fraction of rows whose most similar candidate is their positive.
+
+    Args:
+        similarity: (rows, candidates) scores; entries that are not candidates should
+            already be masked out with a large negative value.
+        positive_index: (rows,) integer column of each row's positive.
+    """
+    predicted = ops.argmax(similarity, axis=-1)
+    hits = ops.equal(ops.cast(predicted, "int32"), ops.cast(positive_index, "int32"))
+    return ops.mean(ops.cast(hits, "float32"))
+
+
+def global_row_index(rows):
+    """Each local row's index in the global (every replica's) batch."""
+    n = ops.shape(rows)[0]
+    return ops.arange(n, dtype="int32") + distribute.replica_offset(n)
+
+
+def view_pair_accuracy(z_a, z_b):
+    """Top-1 retrieval of row i of `z_b` among all rows of `z_b` (of every
+    replica) for row i of `z_a`."""
+    similarity = cosine_similarity_matrix(z_a, distribute.gather(z_b))
+    return top1_accuracy(similarity, global_row_index(z_a))
+
+
+def nt_xent_accuracy(z_a, z_b):
+    """Top-1 retrieval of each view's twin among NT-Xent's candidates: every other
+    view of the (global) batch (Chen et al. 2020, eq. 1)."""
+    logits, _, twin, self_index = nt_xent_logits(z_a, z_b, temperature=1.0)
+    return top1_accuracy(mask_columns_logits(logits, self_index), twin)
+
+
+def view_pair_stats(z_a, z_b):
+    """`contrastive_accuracy` (view-pair retrieval) and `embedding_std` of `z_a`."""
+    return {
+        "contrastive_accuracy": view_pair_accuracy(z_a, z_b),
+        "embedding_std": embedding_std(z_a),
+    }
