@@ -33,9 +33,16 @@ from keras_contrastive import distribute
 _StatelessScope = keras.StatelessScope
 
 
-def _unpack_x(data):
-    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-    return x
+def _unpack_x(model, data):
+    """What `forward_pass` receives: `x`, or `(x, y)` for a method that sets
+    `uses_labels` (labels ignored otherwise)."""
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return (x, y) if model.uses_labels else x
+
+
+def _build(model, inputs):
+    # Keras defers building to the first trace of the step on TensorFlow.
+    model.build_for(inputs[0] if model.uses_labels else inputs)
 
 
 def _metric_logs(model):
@@ -84,9 +91,8 @@ def _post_step_if_applied(model, outputs, applied):
 def tensorflow_train_step(model, data):
     import tensorflow as tf
 
-    x = _unpack_x(data)
-    # Keras defers building to the first trace of the step on TensorFlow.
-    model.build_for(x)
+    x = _unpack_x(model, data)
+    _build(model, x)
     variables = model.trainable_variables
     if model.gradient_cache is not None:
         loss, stats, outputs, gradients = model.gradient_cache.tensorflow_gradients(
@@ -105,8 +111,8 @@ def tensorflow_train_step(model, data):
 
 
 def tensorflow_test_step(model, data):
-    x = _unpack_x(data)
-    model.build_for(x)
+    x = _unpack_x(model, data)
+    _build(model, x)
     loss, stats, _ = model.contrastive_step(x, training=False)
     model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
@@ -118,7 +124,7 @@ def tensorflow_test_step(model, data):
 def torch_train_step(model, data):
     import torch
 
-    x = _unpack_x(data)
+    x = _unpack_x(model, data)
     model.zero_grad()
     variables = model.trainable_variables
     if model.gradient_cache is not None:
@@ -142,7 +148,7 @@ def torch_test_step(model, data):
     import torch
 
     with torch.no_grad():
-        loss, stats, _ = model.contrastive_step(_unpack_x(data), training=False)
+        loss, stats, _ = model.contrastive_step(_unpack_x(model, data), training=False)
         model.update_contrastive_metrics(loss, stats)
     return _metric_logs(model)
 
@@ -181,7 +187,7 @@ def jax_train_step(model, state, data):
     import jax
 
     trainable, non_trainable, optimizer_values, metrics_values = state
-    x = _unpack_x(data)
+    x = _unpack_x(model, data)
 
     def loss_fn(trainable, non_trainable):
         mapping = list(zip(model.trainable_variables, trainable))
@@ -239,7 +245,7 @@ def jax_train_step(model, state, data):
 
 def jax_test_step(model, state, data):
     trainable, non_trainable, metrics_values = state
-    x = _unpack_x(data)
+    x = _unpack_x(model, data)
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     (loss, stats, _), scope = run_stateless(

@@ -35,7 +35,8 @@ class ContrastiveModel(keras.Model):
     A method (SimCLR, MoCo, BYOL, ...) only supplies:
 
     - `forward_pass(x, training)`: its forward pass from an input batch `x` (what the
-      data pipeline yields as `x`; labels, if any, are ignored) to a dict of tensors;
+      data pipeline yields as `x`; labels, if any, are ignored unless the method
+      sets `uses_labels`, which makes `x` the pair `(x, y)`) to a dict of tensors;
     - `compute_contrastive_loss(outputs)`: a float32 scalar loss from that dict;
     - optionally `compute_contrastive_stats(outputs)`: a dict with the monitoring
       values `contrastive_accuracy` (is the positive the most similar candidate) and
@@ -94,6 +95,9 @@ class ContrastiveModel(keras.Model):
     #: Plain constructor arguments (numbers, strings), stored as attributes of the
     #: same name and saved as they are by `get_config`.
     config_attributes = ()
+    #: Whether `forward_pass` receives the labels: `(x, y)` instead of `x` (labels
+    #: of supervised objectives, e.g. Sentence-BERT's); the model is built from `x`.
+    uses_labels = False
     #: Whether `forward_pass` is row-wise (outputs of row chunks concatenate to the
     #: full batch's), which gradient caching needs.
     supports_gradient_cache = False
