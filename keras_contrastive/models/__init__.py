@@ -8,6 +8,7 @@ training step), `ImageContrastiveModel` (views, default heads, build),
 from keras_contrastive.layers.state import FeatureQueue, MemoryBank
 from keras_contrastive.models.barlow_twins import BarlowTwins
 from keras_contrastive.models.byol import BYOL
+from keras_contrastive.models.clip import CLIP, ImageTextPairs
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.models.example_ids import ExampleIdsInput
 from keras_contrastive.models.gradient_cache import ChunkSize, GradientCache
@@ -17,18 +18,22 @@ from keras_contrastive.models.moco import MoCHi, MoCo
 from keras_contrastive.models.momentum import MomentumModel
 from keras_contrastive.models.nnclr import NNCLR
 from keras_contrastive.models.predictor import PredictorModel
+from keras_contrastive.models.sbert import SBERT
 from keras_contrastive.models.simclr import SimCLR
+from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.simsiam import SimSiam
 
 __all__ = [
     "BYOL",
     "BarlowTwins",
+    "CLIP",
     "ChunkSize",
     "ContrastiveModel",
     "ExampleIdsInput",
     "FeatureQueue",
     "GradientCache",
     "ImageContrastiveModel",
+    "ImageTextPairs",
     "MemoryBank",
     "MemoryBankModel",
     "MoCHi",
@@ -36,6 +41,8 @@ __all__ = [
     "MomentumModel",
     "NNCLR",
     "PredictorModel",
+    "SBERT",
     "SimCLR",
+    "SimCSE",
     "SimSiam",
 ]
