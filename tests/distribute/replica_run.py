@@ -33,14 +33,8 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from keras_contrastive import distribute, losses  # noqa: E402
-from keras_contrastive.layers import PredictionHead  # noqa: E402
-from keras_contrastive.models import (  # noqa: E402
-    BYOL,
-    ContrastiveModel,
-    MemoryBankModel,
-    MoCo,
-    SimCLR,
-)
+from keras_contrastive.models import ContrastiveModel, MemoryBankModel  # noqa: E402
+from tests.methods.harness import METHODS  # noqa: E402
 from tests.methods.helpers import linear_encoder, linear_head  # noqa: E402
 
 BATCH = 8  # the global batch: 2 rows per device
@@ -174,50 +168,27 @@ def cases(rng):
             labelled,
             GradientRecorder,
         )
-    table["simclr"] = (
-        lambda: SimCLR(
-            linear_encoder(), projection_head=linear_head(), augmenter=identity()
-        ),
-        x[:BATCH],
-        GradientRecorder,
-    )
-    table["moco"] = (
-        lambda: MoCo(
+    # Every method of the harness (tests/methods/harness.py) that runs distributed:
+    # linear networks, deterministic views, 3 SGD steps, every variable compared.
+    for name, method in METHODS.items():
+        if method.distributed:
+            table[f"method/{name}"] = (
+                lambda method=method: method.model(identity(), linear=True),
+                method.data(3 * BATCH, size=2, channels=1, dtype="float32"),
+                sgd,
+            )
+    table["memory_bank/nce"] = (
+        lambda: MemoryBankModel(
             linear_encoder(),
-            projection_head=linear_head(),
-            augmenter=identity(),
-            queue_size=20,
-            momentum=0.5,
-        ),
-        x,
-        sgd,
-    )
-    table["byol"] = (
-        lambda: BYOL(
-            linear_encoder(),
+            len(ids),
             projection_head=linear_head(3),
-            prediction_head=PredictionHead(
-                hidden_dims=(), output_dim=3, batch_norm=False
-            ),
             augmenter=identity(),
-            momentum=0.5,
+            num_negatives=16,
+            loss="nce",
         ),
-        x,
+        {"ids": ids, "images": x},
         sgd,
     )
-    for loss in ("info_nce", "nce"):
-        table[f"memory_bank/{loss}"] = (
-            lambda loss=loss: MemoryBankModel(
-                linear_encoder(),
-                len(ids),
-                projection_head=linear_head(3),
-                augmenter=identity(),
-                num_negatives=16,
-                loss=loss,
-            ),
-            {"ids": ids, "images": x},
-            sgd,
-        )
     return table
 
 

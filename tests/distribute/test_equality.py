@@ -20,6 +20,7 @@ from tests.distribute.four_devices import (
     run_on_four_devices,
     single_and_multi,
 )
+from tests.methods.harness import METHODS
 
 CASES = [
     "two_tower/nt_xent",
@@ -38,12 +39,8 @@ CASES = [
     "labels/triplet_hard",
     "labels/lifted_structure",
     "labels/contrastive",
-    "simclr",
-    "moco",
-    "byol",
-    "memory_bank/info_nce",
     "memory_bank/nce",
-]
+] + [f"method/{name}" for name, method in METHODS.items() if method.distributed]
 
 pytestmark = needs_devices
 

@@ -71,9 +71,9 @@ class Method:
             encoder = linear_encoder(2, 1, 3) if linear else tiny_encoder()
         return self.make(encoder, augmenter, linear)
 
-    def data(self, n=NUM_EXAMPLES, size=8, channels=3, seed=0):
+    def data(self, n=NUM_EXAMPLES, size=8, channels=3, seed=0, dtype="uint8"):
         rng = np.random.default_rng(seed)
-        images = rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+        images = rng.integers(0, 256, (n, size, size, channels)).astype(dtype)
         if self.ids:
             return {"ids": np.arange(n, dtype="int32"), "images": images}
         return images

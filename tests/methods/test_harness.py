@@ -84,7 +84,8 @@ def as_input(kind, x):
         import tensorflow as tf
 
         return tf.data.Dataset.from_tensor_slices(x).batch(BATCH), {}
-    return Batches(x, BATCH), {}
+    # Keras shuffles a PyDataset's batch order unless told not to.
+    return Batches(x, BATCH), {"shuffle": False}
 
 
 def make(name, seed=0, augmenter=flip_and_noise, **compile_kwargs):
@@ -108,7 +109,10 @@ def test_numpy_tf_data_and_py_dataset_inputs_train_alike(name):
     assert len(losses["numpy"]) == NUM_EXAMPLES // BATCH
     assert np.all(np.isfinite(losses["numpy"]))
     for kind in ("tf_data", "py_dataset"):
-        np.testing.assert_allclose(losses[kind], losses["numpy"], rtol=1e-4, atol=1e-5)
+        # Same batches, same draws: equal up to the round-off of compiled (NumPy
+        # run) against eager kernels, grown by two Adam steps; batches in another
+        # order or other draws would differ in the first digits.
+        np.testing.assert_allclose(losses[kind], losses["numpy"], rtol=2e-3)
 
 
 def state(model):
