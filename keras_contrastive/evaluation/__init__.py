@@ -10,6 +10,8 @@
 - `paraphrase_mining`: the most similar pairs within one set, block by block.
 - `retrieval_metrics`: image-to-text and text-to-image recall@k (CLIP-style).
 - `encode_texts`: the text encoder protocol those functions share.
+- `zero_shot_classifier` / `zero_shot_accuracy` / `class_embeddings`: zero-shot
+  classification of an image-text model (CLIP) from prompt templates.
 """
 
 from keras_contrastive.evaluation.embeddings import compute_embeddings, knn_evaluate
@@ -20,9 +22,17 @@ from keras_contrastive.evaluation.retrieval import retrieval_metrics
 from keras_contrastive.evaluation.semantic_index import SemanticIndex
 from keras_contrastive.evaluation.sts import spearman_correlation, sts_spearman
 from keras_contrastive.evaluation.texts import encode_texts
+from keras_contrastive.evaluation.zero_shot import (
+    ZeroShotClassifier,
+    class_embeddings,
+    zero_shot_accuracy,
+    zero_shot_classifier,
+)
 
 __all__ = [
     "SemanticIndex",
+    "ZeroShotClassifier",
+    "class_embeddings",
     "compute_embeddings",
     "encode_texts",
     "knn_accuracy",
@@ -33,4 +43,6 @@ __all__ = [
     "retrieval_metrics",
     "spearman_correlation",
     "sts_spearman",
+    "zero_shot_accuracy",
+    "zero_shot_classifier",
 ]
