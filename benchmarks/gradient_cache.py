@@ -3,7 +3,7 @@
     KERAS_BACKEND=jax python benchmarks/gradient_cache.py [--steps N]
     (or: python3 tasks.py bench gradient_cache)
 
-Configurations (issue section 4): the plain step at a batch of 256, the gradient-
+Configurations: the plain step at a batch of 256, the gradient-
 cached step at a global batch of 4096 in chunks of 256, and the plain step at 4096
 (if it fits). Model: SimCLR with a small conv encoder (3x3 convolutions with 16
 channels, then 32 with stride 2, global average pooling), a projection head without

@@ -14,7 +14,7 @@ Prints, for forward plus backward:
 and each loss's time divided by the floor measured in the same process. Functions are
 jitted on JAX, wrapped in tf.function on TensorFlow (XLA off, as Keras' fit uses on
 CPU) and run eagerly on PyTorch; each is warmed up, then the median of several runs
-is reported. Target (issue 2, section 5): NTXent ratio <= 1.5 on JAX and TensorFlow.
+is reported. Target: NTXent ratio <= 1.5 on JAX and TensorFlow.
 """
 
 import argparse

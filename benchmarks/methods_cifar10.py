@@ -1,10 +1,11 @@
-"""MoCo, BYOL and the memory bank on the fixed CIFAR-10 recipe, next to SimCLR.
+"""MoCo, BYOL, the memory bank, NNCLR and Barlow Twins on the fixed CIFAR-10 recipe,
+next to SimCLR.
 
     KERAS_BACKEND=jax python benchmarks/methods_cifar10.py [--epochs 20]
         [--methods simclr,moco,byol,memory_bank] [--num-images 10000]
     python3 tasks.py bench methods_cifar10            (backend from KERAS_BACKEND)
 
-The recipe of `simclr_cifar10.py` (issue 3, section 8): 10,000 images drawn from
+The recipe of `simclr_cifar10.py`: 10,000 images drawn from
 the CIFAR-10 training split with seed 0 (the next 10,000 of the same permutation
 are the held-out kNN queries), the small 4-block CNN encoder, SimCLR augmentation
 without blur, Adam 1e-3, batch 256, 20 epochs, then kNN top-1 (k = 200, t = 0.1) of
@@ -16,7 +17,11 @@ the held-out images against the training ones. Per method:
   with the cosine `MomentumSchedule`;
 - `simsiam` (optional): SimSiam's default heads for the encoder;
 - `memory_bank`: Wu et al. 2018: linear 128-d head, 4096 negatives, temperature
-  0.07, bank momentum 0.5 (ids are the row numbers of the training images).
+  0.07, bank momentum 0.5 (ids are the row numbers of the training images);
+- `nnclr` (optional): Dwibedi et al. 2021: the same head, `PredictionHead((256,),
+  128)`, support set 4096, temperature 0.2;
+- `barlow_twins` (optional): Zbontar et al. 2021: `ProjectionHead((2048, 2048),
+  2048)` (the paper's 8192 scaled down), lambda 5e-3.
 
 With `--lightly`, the methods lightly has (`simclr`, `moco`, `byol`) also run in
 lightly (PyTorch, `_lightly_peer.py`) on the same images, when lightly, torch and
@@ -60,13 +65,15 @@ from keras_contrastive.layers import (  # noqa: E402
 )
 from keras_contrastive.models import (  # noqa: E402
     BYOL,
-    MemoryBankModel,  # noqa: E402
-    MoCo,  # noqa: E402
-    SimCLR,  # noqa: E402
+    NNCLR,
+    BarlowTwins,
+    MemoryBankModel,
+    MoCo,
+    SimCLR,
     SimSiam,
 )
 
-METHODS = ("simclr", "moco", "byol", "simsiam", "memory_bank")
+METHODS = ("simclr", "moco", "byol", "simsiam", "memory_bank", "nnclr", "barlow_twins")
 DEFAULT_METHODS = "simclr,moco,byol,memory_bank"
 
 
@@ -100,6 +107,19 @@ def build(method, encoder, num_train):
         return model, [MomentumSchedule(start=0.99, end=1.0)], False
     if method == "simsiam":
         return SimSiam(encoder, augmenter=augmenter), [], False
+    if method == "nnclr":
+        model = NNCLR(
+            encoder,
+            head(),
+            PredictionHead(hidden_dims=(256,), output_dim=128),
+            augmenter,
+            support_size=4096,
+            temperature=0.2,
+        )
+        return model, [], False
+    if method == "barlow_twins":
+        head = ProjectionHead(hidden_dims=(2048, 2048), output_dim=2048)
+        return BarlowTwins(encoder, head, augmenter), [], False
     model = MemoryBankModel(
         encoder,
         num_train,

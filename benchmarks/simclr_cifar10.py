@@ -1,4 +1,4 @@
-"""SimCLR on CIFAR-10: the fixed recipe of issue 3 (section 8) and ResNet-18 throughput.
+"""SimCLR on CIFAR-10: a fixed small-CNN recipe and ResNet-18 throughput.
 
     KERAS_BACKEND=jax python benchmarks/simclr_cifar10.py recipe [--epochs 20]
     KERAS_BACKEND=torch python benchmarks/simclr_cifar10.py throughput [--steps 3]

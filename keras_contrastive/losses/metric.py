@@ -69,7 +69,7 @@ def _contrastive_terms(labels, embeddings, margin):
 
 
 def contrastive_loss(labels, embeddings, margin=1.0):
-    """Contrastive loss (Chopra et al. 2005; the seed's eq. 1) over in-batch pairs.
+    """Contrastive loss over in-batch pairs (Chopra et al. 2005; Hadsell et al. 2006).
 
     For each pair (i, j), i != j, with D the Euclidean distance:
 
@@ -104,7 +104,7 @@ def contrastive_loss(labels, embeddings, margin=1.0):
 
 
 def triplet_margin(anchor, positive, negative, margin=1.0):
-    """Triplet loss on explicit triplets (the seed's eq. 2, squared distances).
+    """Triplet loss on explicit triplets (Schroff et al. 2015, eq. 1), squared distances.
 
         l_i = max(0, ||a_i - p_i||^2 - ||a_i - n_i||^2 + margin)
 
@@ -223,7 +223,7 @@ def _check_mining(mining):
 
 
 def triplet_loss(labels, embeddings, margin=1.0, mining="all"):
-    """Batch triplet loss (the seed's eq. 2 with squared distances).
+    """Batch triplet loss (Schroff et al. 2015, eq. 1, squared distances).
 
     For a triplet (a, p, n) with y_p == y_a, p != a, y_n != y_a:
     max(0, D_ap^2 - D_an^2 + margin).
@@ -274,7 +274,7 @@ def _lifted_terms(labels, embeddings, margin):
 
 
 def lifted_structure_loss(labels, embeddings, margin=1.0):
-    """Lifted structured loss (Song et al. 2016; the seed's eq. 3), D unsquared.
+    """Lifted structured loss (Song et al. 2016, eq. 4), D unsquared.
 
     For each positive pair (i, j):
 

@@ -266,7 +266,10 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07):
 
 
 def binary_nce(z_a, z_b, temperature=0.1, bias=0.0):
-    """Binary NCE (the seed's eq. 6; the sigmoid loss of SigLIP-style training).
+    """Binary NCE: logistic regression of positives against negatives.
+
+    Noise-contrastive estimation's binary classifier (Gutmann & Hyvärinen 2010),
+    the sigmoid loss of SigLIP-style training (Zhai et al. 2023).
 
     With s_ij = cos(a_i, b_j) / tau + bias:
 

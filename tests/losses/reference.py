@@ -1,6 +1,6 @@
-"""Independent NumPy (float64, loop-based) references for every loss of issue 2.
+"""Independent NumPy (float64, loop-based) references for every loss of the library.
 
-Written straight from the definitions in the issue, deliberately naive: no shared
+Written straight from the papers' definitions, deliberately naive: no shared
 code with the library. Each `*_rows` function returns the per-anchor values the
 functional form must return; each scalar function returns what the class (default
 reduction "mean") must return.
