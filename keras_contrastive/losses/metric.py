@@ -104,7 +104,7 @@ def contrastive_loss(labels, embeddings, margin=1.0):
 
 
 def triplet_margin(anchor, positive, negative, margin=1.0):
-    """Triplet loss on explicit triplets (Schroff et al. 2015, eq. 1), squared distances.
+    """Triplet loss on explicit triplets, squared distances (Schroff et al. 2015).
 
         l_i = max(0, ||a_i - p_i||^2 - ||a_i - n_i||^2 + margin)
 
