@@ -88,10 +88,11 @@ def as_input(kind, x):
     return Batches(x, BATCH), {"shuffle": False}
 
 
-def make(name, seed=0, augmenter=flip_and_noise, **compile_kwargs):
+def make(name, seed=0, augmenter=flip_and_noise, optimizer=None, **compile_kwargs):
     keras.utils.set_random_seed(seed)
     model = METHODS[name].model(augmenter())
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), **compile_kwargs)
+    optimizer = optimizer or keras.optimizers.Adam(1e-2)
+    model.compile(optimizer=optimizer, **compile_kwargs)
     return model
 
 
@@ -101,7 +102,10 @@ def test_numpy_tf_data_and_py_dataset_inputs_train_alike(name):
     losses = {}
     for kind in ("numpy", "tf_data", "py_dataset"):
         # Compiled once (NumPy); the datasets run eagerly to spare compile time.
-        model = make(name, run_eagerly=kind != "numpy")
+        # SGD: Adam's first steps are ~ lr * sign(gradient), which turns the
+        # round-off of near-zero gradient entries into differences of lr.
+        optimizer = keras.optimizers.SGD(0.05)
+        model = make(name, optimizer=optimizer, run_eagerly=kind != "numpy")
         data, fit_kwargs = as_input(kind, x)
         recorder = StepLosses()
         model.fit(data, epochs=1, verbose=0, callbacks=[recorder], **fit_kwargs)
@@ -110,9 +114,9 @@ def test_numpy_tf_data_and_py_dataset_inputs_train_alike(name):
     assert np.all(np.isfinite(losses["numpy"]))
     for kind in ("tf_data", "py_dataset"):
         # Same batches, same draws: equal up to the round-off of compiled (NumPy
-        # run) against eager kernels, grown by two Adam steps; batches in another
-        # order or other draws would differ in the first digits.
-        np.testing.assert_allclose(losses[kind], losses["numpy"], rtol=2e-3)
+        # run) against eager kernels; batches in another order or other draws
+        # would differ in the first digits.
+        np.testing.assert_allclose(losses[kind], losses["numpy"], rtol=1e-3)
 
 
 def state(model):
@@ -188,7 +192,8 @@ def test_mixed_bfloat16_keeps_state_float32(name):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_bad_input_gets_clear_errors(name):
     method = METHODS[name]
-    with pytest.raises(TypeError, match="`encoder` must be a Keras layer"):
+    encoder = method.encoder_name
+    with pytest.raises(TypeError, match=f"`{encoder}` must be a Keras layer"):
         method.model(encoder="not a network")
     model = make(name)
     x = method.data()
