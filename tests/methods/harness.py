@@ -17,6 +17,7 @@ from keras_contrastive.callbacks import MomentumSchedule
 from keras_contrastive.layers import PredictionHead, ProjectionHead
 from keras_contrastive.models import (
     BYOL,
+    CLIP,
     NNCLR,
     BarlowTwins,
     MemoryBankModel,
@@ -58,6 +59,10 @@ class Method:
             `error` with a message matching `match` (besides the encoder, image and
             batch checks every method gets).
         distributed: whether the 4-device equality run includes it.
+        inputs: optional `(images, rng) -> x`, the model input made around the
+            images (image-text pairs); None: the images (with ids if `ids`).
+        encoder_name: the constructor argument `encoder` is passed as (its name
+            in error messages).
     """
 
     make: callable
@@ -65,6 +70,8 @@ class Method:
     momentum: bool = False
     bad_arguments: tuple = ()
     distributed: bool = True
+    inputs: callable = None
+    encoder_name: str = "encoder"
 
     def model(self, augmenter=None, linear=False, encoder=None):
         if encoder is None:
@@ -76,6 +83,8 @@ class Method:
         images = rng.integers(0, 256, (n, size, size, channels)).astype(dtype)
         if self.ids:
             return {"ids": np.arange(n, dtype="int32"), "images": images}
+        if self.inputs is not None:
+            return self.inputs(images, rng)
         return images
 
     def callbacks(self):
@@ -204,6 +213,62 @@ METHODS = {
         ),
     ),
 }
+
+
+TEXT_LENGTH, VOCABULARY = 5, 16
+
+
+def text_tower():
+    """Token ids -> the mean of their embeddings: a linear text tower."""
+    return keras.Sequential(
+        [
+            keras.Input((TEXT_LENGTH,), dtype="int32"),
+            keras.layers.Embedding(VOCABULARY, DIM),
+            keras.layers.GlobalAveragePooling1D(),
+        ]
+    )
+
+
+def image_text_pairs(images, rng):
+    """(images, token ids): random "captions" of TEXT_LENGTH tokens."""
+    return images, rng.integers(1, VOCABULARY, (len(images), TEXT_LENGTH)).astype(
+        "int32"
+    )
+
+
+def clip(loss, **kwargs):
+    return Method(
+        lambda encoder, augmenter, linear: CLIP(
+            encoder, text_tower(), embed_dim=DIM, loss=loss, image_augmenter=augmenter
+        ),
+        inputs=image_text_pairs,
+        encoder_name="image_encoder",
+        **kwargs,
+    )
+
+
+METHODS["clip"] = clip(
+    "softmax",
+    bad_arguments=(
+        (lambda: CLIP(tiny_encoder(), text_tower(), loss="x"), ValueError, "`loss`"),
+        (
+            lambda: CLIP(tiny_encoder(), text_tower(), temperature=0),
+            ValueError,
+            "`temperature`",
+        ),
+        (lambda: CLIP(tiny_encoder(), "text"), TypeError, "`text_encoder`"),
+    ),
+)
+METHODS["clip_sigmoid"] = clip(
+    "sigmoid",
+    bad_arguments=(
+        (
+            lambda: CLIP(tiny_encoder(), text_tower(), loss="sigmoid", temperature=0.1),
+            ValueError,
+            "`temperature` must be left at 0.07",
+        ),
+    ),
+)
 
 
 def flip_and_noise():
