@@ -179,38 +179,19 @@ class MomentumState(keras.layers.Layer):
     def __init__(self, momentum=0.999, **kwargs):
         super().__init__(**kwargs)
         self.momentum = check_probability("momentum", momentum)
-        self.step = self.add_weight(
-            shape=(), dtype="int32", initializer="zeros", trainable=False, name="step"
-        )
-        self.total_steps = self.add_weight(
-            shape=(),
-            dtype="int32",
-            initializer="zeros",
-            trainable=False,
-            name="total_steps",
-        )
         constant = keras.initializers.Constant(self.momentum)
-        self.start = self.add_weight(
-            shape=(),
-            dtype="float32",
-            initializer=constant,
-            trainable=False,
-            name="start",
-        )
-        self.end = self.add_weight(
-            shape=(), dtype="float32", initializer=constant, trainable=False, name="end"
-        )
-        self.cosine = self.add_weight(
-            shape=(),
-            dtype="float32",
-            initializer="ones",
-            trainable=False,
-            name="cosine",
-        )
-        self.synced = self.add_weight(
-            shape=(), dtype="int32", initializer="zeros", trainable=False, name="synced"
-        )
+        self.step = self._scalar("step", "int32", "zeros")
+        self.total_steps = self._scalar("total_steps", "int32", "zeros")
+        self.start = self._scalar("start", "float32", constant)
+        self.end = self._scalar("end", "float32", constant)
+        self.cosine = self._scalar("cosine", "float32", "ones")
+        self.synced = self._scalar("synced", "int32", "zeros")
         self.built = True
+
+    def _scalar(self, name, dtype, initializer):
+        return self.add_weight(
+            shape=(), dtype=dtype, initializer=initializer, trainable=False, name=name
+        )
 
     def sync_once(self, momentum_pairs):
         """Copies each source into its momentum copy the first time it runs.

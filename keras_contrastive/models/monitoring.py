@@ -54,9 +54,10 @@ def nt_xent_accuracy(z_a, z_b):
     return top1_accuracy(mask_columns_logits(logits, self_index), twin)
 
 
-def view_pair_stats(z_a, z_b):
-    """`contrastive_accuracy` (view-pair retrieval) and `embedding_std` of `z_a`."""
+def view_pair_stats(z_a, z_b, projections=None):
+    """`contrastive_accuracy` (retrieval of `z_b[i]` for `z_a[i]`) and
+    `embedding_std` of `projections` (default `z_a`)."""
     return {
         "contrastive_accuracy": view_pair_accuracy(z_a, z_b),
-        "embedding_std": embedding_std(z_a),
+        "embedding_std": embedding_std(z_a if projections is None else projections),
     }

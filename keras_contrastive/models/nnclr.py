@@ -8,7 +8,7 @@ from keras_contrastive._validation import check_positive_int, check_positive_num
 from keras_contrastive.layers.state import FeatureQueue
 from keras_contrastive.losses import info_nce
 from keras_contrastive.models.image_model import ImageContrastiveModel
-from keras_contrastive.models.monitoring import embedding_std, view_pair_accuracy
+from keras_contrastive.models.monitoring import view_pair_stats
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -118,12 +118,7 @@ class NNCLR(ImageContrastiveModel):
         return 0.5 * (ops.mean(loss_ab) + ops.mean(loss_ba))
 
     def compute_contrastive_stats(self, outputs):
-        return {
-            "contrastive_accuracy": view_pair_accuracy(
-                outputs["neighbour_a"], outputs["p_b"]
-            ),
-            "embedding_std": embedding_std(outputs["z_a"]),
-        }
+        return view_pair_stats(outputs["neighbour_a"], outputs["p_b"], outputs["z_a"])
 
     def post_step(self, outputs):
         # Every replica enqueues every replica's projections: the sets stay equal.
