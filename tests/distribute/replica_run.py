@@ -177,6 +177,14 @@ def cases(rng):
                 method.data(3 * BATCH, size=2, channels=1, dtype="float32"),
                 sgd,
             )
+    # CLIP: one step recording every gradient (towers, projections, the logit
+    # scale and SigLIP's bias).
+    for name in ("clip", "clip_sigmoid"):
+        table[f"gradients/{name}"] = (
+            lambda name=name: METHODS[name].model(identity(), linear=True),
+            METHODS[name].data(BATCH, size=2, channels=1, dtype="float32"),
+            GradientRecorder,
+        )
     table["memory_bank/nce"] = (
         lambda: MemoryBankModel(
             linear_encoder(),

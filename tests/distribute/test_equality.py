@@ -40,6 +40,8 @@ CASES = [
     "labels/lifted_structure",
     "labels/contrastive",
     "memory_bank/nce",
+    "gradients/clip",
+    "gradients/clip_sigmoid",
 ] + [f"method/{name}" for name, method in METHODS.items() if method.distributed]
 
 pytestmark = needs_devices
