@@ -76,6 +76,15 @@ def _is_text_column(x):
     return hasattr(x, "numpy") and is_string_tensor(x)
 
 
+def _flat_list(x):
+    """A list or tuple of scalars: meant as one column of texts (`check_strings`
+    then names a non-string item)."""
+    return isinstance(x, (list, tuple)) and not any(
+        isinstance(item, (list, tuple, dict, np.ndarray)) or hasattr(item, "shape")
+        for item in x
+    )
+
+
 def _is_tf_dataset(x):
     if not type(x).__module__.startswith("tensorflow"):
         return False
@@ -753,7 +762,7 @@ class SBERT(_SentenceModel):
         if isinstance(x, dict) and not is_token_dict(x):
             names = dict_columns(x, counts, self._families(), name)
             return {key: x[key] for key in names}
-        if isinstance(x, (tuple, list)) and not _is_text_column(x):
+        if isinstance(x, (tuple, list)) and not _flat_list(x):
             if len(x) not in counts:
                 v.fail(
                     name,
@@ -762,7 +771,7 @@ class SBERT(_SentenceModel):
                     received_as=f"len({name})",
                 )
             return dict(zip(self._default_names(), x))
-        if _is_text_column(x) or is_token_dict(x) or is_string_tensor(x):
+        if _flat_list(x) or is_token_dict(x) or is_string_tensor(x):
             v.fail(
                 name,
                 f"{want} columns for {self.describe()} (a tuple such as "

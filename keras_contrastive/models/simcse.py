@@ -5,6 +5,7 @@ import keras
 from keras_contrastive import _validation as v
 from keras_contrastive.losses import info_nce
 from keras_contrastive.models.sbert import (
+    _flat_list,
     _is_text_column,
     _SentenceModel,
     dict_columns,
@@ -106,7 +107,7 @@ class SimCSE(_SentenceModel):
         if isinstance(x, dict):
             names = dict_columns(x, (2,), (_PAIR,), name)
             return {key: x[key] for key in names}
-        if _is_text_column(x) or is_string_tensor(x):
+        if _is_text_column(x) or is_string_tensor(x) or _flat_list(x):
             # With an augmenter the second view's text is its edit (made in the
             # data pipeline: `column_augment`).
             if self.augmenter is not None:

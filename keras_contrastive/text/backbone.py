@@ -9,12 +9,26 @@ checkpoints in that layout load by name (`keras_contrastive.text.hf`), and it
 needs neither keras-hub nor TensorFlow.
 """
 
+import random
+
 import keras
 from keras import ops
 
 from keras_contrastive import _validation as v
 
 _PACKAGE = "keras_contrastive"
+
+
+def _dropout(rate):
+    """A `Dropout` with an explicit seed.
+
+    Keras' PyTorch backend draws an unseeded `Dropout`'s masks from torch's global
+    generator, outside the layer's seed-generator state: gradient caching could
+    not replay them and a saved model would not resume them. A seed (drawn like
+    Keras' default, from Python's `random`, which `keras.utils.set_random_seed`
+    seeds) makes every backend draw from the state.
+    """
+    return keras.layers.Dropout(rate, seed=random.randint(1, int(1e9)))
 
 
 def _initializer(std):
@@ -60,7 +74,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = _dropout(dropout)
 
     def build(self, input_shape):
         self.token_embedding.build((None, None))
@@ -149,8 +163,8 @@ class BertLayer(keras.layers.Layer):
         self.output_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="output_layer_norm"
         )
-        self.attention_dropout_layer = keras.layers.Dropout(attention_dropout)
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.attention_dropout_layer = _dropout(attention_dropout)
+        self.dropout_layer = _dropout(dropout)
 
     def build(self, input_shape):
         shape = (None, None, self.hidden_dim)

@@ -359,7 +359,13 @@ class GradientProbe(keras.optimizers.Optimizer):
         super().__init__(learning_rate=1.0)
 
     def update_step(self, gradient, variable, learning_rate):
-        self.assign(variable, ops.convert_to_tensor(gradient))
+        if hasattr(gradient, "indices"):
+            # TensorFlow's embedding gradients are IndexedSlices, which `assign`
+            # would scatter (a repeated row keeps one term): densify (summed).
+            import tensorflow as tf
+
+            gradient = tf.convert_to_tensor(gradient)
+        self.assign(variable, gradient)
 
 
 def test_gradient_cache_equals_the_plain_multiple_negatives_step():
