@@ -19,14 +19,18 @@ from keras_contrastive.models import (
     BYOL,
     CLIP,
     NNCLR,
+    SBERT,
     BarlowTwins,
     MemoryBankModel,
     MoCHi,
     MoCo,
     SimCLR,
+    SimCSE,
     SimSiam,
 )
+from keras_contrastive.text import TokenizedTexts
 from tests.methods.helpers import linear_encoder, tiny_encoder
+from tests.text import _tiny
 
 #: Rows per example set (the memory bank's `num_examples`).
 NUM_EXAMPLES = 24
@@ -63,6 +67,11 @@ class Method:
             images (image-text pairs); None: the images (with ids if `ids`).
         encoder_name: the constructor argument `encoder` is passed as (its name
             in error messages).
+        input_kinds: the kinds of `fit` input the input check compares (see
+            `fit_input`).
+
+    Methods on other data than images (texts: `TextMethod`) override `model`,
+    `data`, `labels`, `fit_input` and `bad_inputs`; the checks only use these.
     """
 
     make: callable
@@ -72,6 +81,7 @@ class Method:
     distributed: bool = True
     inputs: callable = None
     encoder_name: str = "encoder"
+    input_kinds: tuple = ("numpy", "tf_data", "py_dataset")
 
     def model(self, augmenter=None, linear=False, encoder=None):
         if encoder is None:
@@ -87,8 +97,54 @@ class Method:
             return self.inputs(images, rng)
         return images
 
+    def labels(self, n=NUM_EXAMPLES, seed=0):
+        """The `y` of `fit` (None: the method learns without labels)."""
+        return None
+
+    def fit_input(self, kind, x, y, batch_size):
+        """`(args, kwargs)` of `fit` feeding `x` (and `y`) as `kind`: "numpy"
+        (arrays), "tf_data" (a `tf.data.Dataset`) or "py_dataset"
+        (`keras.utils.PyDataset`), the same batches in the same order."""
+        if kind == "numpy":
+            return (x, y), {"batch_size": batch_size, "shuffle": False}
+        element = x if y is None else (x, y)
+        if kind == "tf_data":
+            import tensorflow as tf
+
+            dataset = tf.data.Dataset.from_tensor_slices(element)
+            return (dataset.batch(batch_size),), {}
+        # Keras shuffles a PyDataset's batch order unless told not to.
+        return (Batches(element, batch_size),), {"shuffle": False}
+
+    def bad_inputs(self):
+        """`(x, y, error, match)`: inputs `fit` must refuse with a clear error."""
+        flat = keras.tree.map_structure(
+            lambda a: a[..., 0] if a.ndim == 4 else a, self.data()
+        )
+        cases = [(flat, None, ValueError, r"`images` must be a batch of images")]
+        if self.ids:
+            images = self.data()["images"]
+            cases.append((images, None, ValueError, "`x` must be example ids with"))
+        return cases
+
     def callbacks(self):
         return [MomentumSchedule(0.9, 1.0, total_steps=8)] if self.momentum else []
+
+
+class Batches(keras.utils.PyDataset):
+    """The rows of a nest of arrays in batches, in order (the last one dropped
+    when short)."""
+
+    def __init__(self, x, batch_size):
+        super().__init__()
+        self.x, self.batch_size = x, batch_size
+
+    def __len__(self):
+        return len(keras.tree.flatten(self.x)[0]) // self.batch_size
+
+    def __getitem__(self, i):
+        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return keras.tree.map_structure(lambda a: a[rows], self.x)
 
 
 METHODS = {
@@ -268,6 +324,156 @@ METHODS["clip_sigmoid"] = clip(
             "`temperature` must be left at 0.07",
         ),
     ),
+)
+
+
+# ------------------------------------------------------------------------ texts
+
+#: Fixed padded length of the harness's token arrays.
+TEXT_TOKENS = 16
+SUBJECTS = ("the man", "a woman", "the dog", "a cat", "the quick brown fox")
+ACTIONS = ("is playing guitar", "is eating", "sat on the mat", "jumps over")
+
+
+def sentence_columns(n, seed):
+    """`{"anchor", "positive", "negative"}` texts (a paraphrase and an unrelated
+    sentence per anchor) and 3-way labels, from the tiny test vocabulary."""
+    rng = np.random.default_rng(seed)
+    subject = rng.integers(0, len(SUBJECTS), n)
+    action = rng.integers(0, len(ACTIONS), n)
+    columns = {"anchor": [], "positive": [], "negative": []}
+    for s, a in zip(subject, action):
+        columns["anchor"].append(f"{SUBJECTS[s]} {ACTIONS[a]}")
+        columns["positive"].append(f"{SUBJECTS[s].replace('the', 'a')} {ACTIONS[a]}!")
+        other = (s + 1 + a) % len(SUBJECTS), (a + 1) % len(ACTIONS)
+        columns["negative"].append(f"{SUBJECTS[other[0]]} {ACTIONS[other[1]]}")
+    return columns, rng.integers(0, 3, n).astype("int32")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextMethod(Method):
+    """A harness entry for a method on sentences (SBERT, SimCSE).
+
+    Its data are columns of texts from the tiny test vocabulary
+    (tests/text/_tiny.py), `data()` tokenised to `TEXT_TOKENS` ids (the "numpy"
+    and "tf_data" kinds feed token arrays and a `tf.data` of token dicts),
+    "py_dataset" is a `keras_contrastive.text.TokenizedTexts` and "texts" the
+    strings themselves (Python lists, tokenised on the host by `fit`).
+
+    Attributes:
+        columns: the dict keys of the model input, in order; () for one batch of
+            texts (SimCSE).
+        labelled: whether `fit` takes 3-way class labels as `y`.
+        dropout: the tiny BERT's dropout (0 in the 4-device runs, `linear`).
+        bad_texts: `(texts, y, error, match)` besides the shared ones.
+    """
+
+    columns: tuple = ("anchor", "positive")
+    labelled: bool = False
+    dropout: float = 0.0
+    bad_texts: tuple = ()
+    input_kinds: tuple = ("numpy", "tf_data", "py_dataset", "texts")
+
+    def model(self, augmenter=None, linear=False, encoder=None):
+        if encoder is None:
+            encoder = _tiny.tiny_encoder(
+                sequence_length=TEXT_TOKENS, dropout=0.0 if linear else self.dropout
+            )
+        return self.make(encoder, augmenter, linear)
+
+    def texts(self, n=NUM_EXAMPLES, seed=0):
+        columns, _ = sentence_columns(n, seed)
+        if not self.columns:
+            return columns["anchor"]
+        names = ("anchor", "positive", "negative")
+        return {key: columns[name] for key, name in zip(self.columns, names)}
+
+    def data(self, n=NUM_EXAMPLES, seed=0, **image_arguments):
+        tokenizer = _tiny.tiny_tokenizer(TEXT_TOKENS)
+        texts = self.texts(n, seed)
+        if not self.columns:
+            return tokenizer(texts, TEXT_TOKENS)
+        return {key: tokenizer(column, TEXT_TOKENS) for key, column in texts.items()}
+
+    def labels(self, n=NUM_EXAMPLES, seed=0):
+        return sentence_columns(n, seed)[1] if self.labelled else None
+
+    def fit_input(self, kind, x, y, batch_size):
+        n = len(keras.tree.flatten(x)[0])
+        if kind == "texts":
+            return (self.texts(n), y), {"batch_size": batch_size, "shuffle": False}
+        if kind == "py_dataset":
+            tokenizer = _tiny.tiny_tokenizer(TEXT_TOKENS)
+            dataset = TokenizedTexts(
+                self.texts(n), tokenizer, labels=y, batch_size=batch_size
+            )
+            return (dataset,), {}
+        return super().fit_input(kind, x, y, batch_size)
+
+    def bad_inputs(self):
+        texts, y = self.texts(), self.labels()
+        if self.columns:
+            first = self.columns[0]
+            blank = dict(texts, **{first: [" "] + texts[first][1:]})
+            cases = [
+                (blank, y, ValueError, rf"`x\['{first}'\]\[0\]` must be a non-empty"),
+                (texts[first], y, ValueError, "`x` must be .* columns"),
+            ]
+        else:
+            cases = [
+                (["a man", ""] + texts[2:], y, ValueError, "must be a non-empty text"),
+                ([], y, ValueError, "`x` must be a non-empty batch of strings"),
+            ]
+        if self.labelled:
+            cases.append((texts, None, ValueError, "`y` must be the labels of each"))
+        return cases + list(self.bad_texts)
+
+
+def sbert(objective, **kwargs):
+    return lambda encoder, augmenter, linear: SBERT(
+        encoder, objective=objective, **kwargs
+    )
+
+
+METHODS["sbert"] = TextMethod(
+    sbert("multiple_negatives"),
+    columns=("anchor", "positive", "negative"),
+    bad_arguments=(
+        (lambda: SBERT(_tiny.tiny_encoder(), objective="x"), ValueError, "`objec"),
+        (lambda: SBERT(_tiny.tiny_encoder(), temperature=0), ValueError, "`temper"),
+    ),
+    bad_texts=(
+        (
+            (list(range(NUM_EXAMPLES)), ["a man"] * NUM_EXAMPLES),
+            None,
+            TypeError,
+            r"`x\['anchor'\]\[0\]` must be a string",
+        ),
+    ),
+)
+METHODS["sbert_classification"] = TextMethod(
+    sbert("classification", num_labels=3),
+    columns=("sentence1", "sentence2"),
+    labelled=True,
+    # `fit` of the 4-device runs takes no labels.
+    distributed=False,
+    bad_arguments=(
+        (
+            lambda: SBERT(_tiny.tiny_encoder(), "classification", num_labels=1),
+            ValueError,
+            "`num_labels`",
+        ),
+    ),
+)
+METHODS["simcse"] = TextMethod(
+    lambda encoder, augmenter, linear: SimCSE(encoder, temperature=0.05),
+    columns=(),
+    dropout=0.1,
+    bad_arguments=(
+        (lambda: SimCSE(_tiny.tiny_encoder(), temperature=-1), ValueError, "`temp"),
+        (lambda: SimCSE(_tiny.tiny_encoder(), augmenter=3), TypeError, "`augmenter`"),
+    ),
+    bad_texts=((np.arange(8.0), None, TypeError, "`x` must be a batch of texts"),),
 )
 
 

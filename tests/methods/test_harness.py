@@ -7,8 +7,11 @@
   momentum copies, step counters, random state) equal the uninterrupted run's;
 - under `mixed_bfloat16` every variable stays float32 and finite, and the loss of
   the first step is the float32 loss within bfloat16's precision;
-- bad input gets our clear errors (encoder, image rank, batch size, ids, and the
-  method's own arguments).
+- bad input gets our clear errors (encoder, batch size, the method's own bad
+  inputs: image rank, ids, texts; and its own arguments).
+
+Text methods (`TextMethod`: SBERT, SimCSE) add a fourth input kind, lists of
+strings ("texts"), and their "py_dataset" is a `TokenizedTexts`.
 
 4-device equality runs in tests/distribute/test_equality.py (cases "method/...").
 """
@@ -64,30 +67,6 @@ class StepLosses(keras.callbacks.Callback):
         return np.diff(np.concatenate([[0.0], sums]))
 
 
-class Batches(keras.utils.PyDataset):
-    def __init__(self, x, batch_size):
-        super().__init__()
-        self.x, self.batch_size = x, batch_size
-
-    def __len__(self):
-        return NUM_EXAMPLES // self.batch_size
-
-    def __getitem__(self, i):
-        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
-        return keras.tree.map_structure(lambda a: a[rows], self.x)
-
-
-def as_input(kind, x):
-    if kind == "numpy":
-        return x, {"batch_size": BATCH, "shuffle": False}
-    if kind == "tf_data":
-        import tensorflow as tf
-
-        return tf.data.Dataset.from_tensor_slices(x).batch(BATCH), {}
-    # Keras shuffles a PyDataset's batch order unless told not to.
-    return Batches(x, BATCH), {"shuffle": False}
-
-
 def make(name, seed=0, augmenter=flip_and_noise, optimizer=None, **compile_kwargs):
     keras.utils.set_random_seed(seed)
     model = METHODS[name].model(augmenter())
@@ -98,25 +77,28 @@ def make(name, seed=0, augmenter=flip_and_noise, optimizer=None, **compile_kwarg
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_numpy_tf_data_and_py_dataset_inputs_train_alike(name):
-    x = METHODS[name].data()
+    method = METHODS[name]
+    x, y = method.data(), method.labels()
     losses = {}
-    for kind in ("numpy", "tf_data", "py_dataset"):
+    for kind in method.input_kinds:
         # Compiled once (NumPy); the datasets run eagerly to spare compile time.
         # SGD: Adam's first steps are ~ lr * sign(gradient), which turns the
         # round-off of near-zero gradient entries into differences of lr.
         optimizer = keras.optimizers.SGD(0.05)
         model = make(name, optimizer=optimizer, run_eagerly=kind != "numpy")
-        data, fit_kwargs = as_input(kind, x)
+        args, fit_kwargs = method.fit_input(kind, x, y, BATCH)
         recorder = StepLosses()
-        model.fit(data, epochs=1, verbose=0, callbacks=[recorder], **fit_kwargs)
+        model.fit(*args, epochs=1, verbose=0, callbacks=[recorder], **fit_kwargs)
         losses[kind] = recorder.losses()
     assert len(losses["numpy"]) == NUM_EXAMPLES // BATCH
     assert np.all(np.isfinite(losses["numpy"]))
-    for kind in ("tf_data", "py_dataset"):
+    for kind in method.input_kinds[1:]:
         # Same batches, same draws: equal up to the round-off of compiled (NumPy
         # run) against eager kernels; batches in another order or other draws
         # would differ in the first digits.
-        np.testing.assert_allclose(losses[kind], losses["numpy"], rtol=1e-3)
+        np.testing.assert_allclose(
+            losses[kind], losses["numpy"], rtol=1e-3, err_msg=kind
+        )
 
 
 def state(model):
@@ -141,8 +123,8 @@ class Interrupt(keras.callbacks.Callback):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_save_load_and_backup_and_restore_resume_exactly(name, tmp_path):
     method = METHODS[name]
-    x = method.data()
-    fit = dict(batch_size=BATCH, shuffle=False, verbose=0)
+    x, y = method.data(), method.labels()
+    fit = dict(y=y, batch_size=BATCH, shuffle=False, verbose=0)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     # Eager steps: no compilation per model (the pinned-behaviour and input tests
     # cover the compiled steps), while JAX still runs its stateless step.
@@ -171,13 +153,13 @@ def test_save_load_and_backup_and_restore_resume_exactly(name, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_mixed_bfloat16_keeps_state_float32(name):
-    x = METHODS[name].data(n=BATCH)
+    x, y = METHODS[name].data(n=BATCH), METHODS[name].labels(n=BATCH)
     losses = {}
     for policy in ("float32", "mixed_bfloat16"):
         keras.config.set_dtype_policy(policy)
         model = make(name, augmenter=keras.layers.Identity, run_eagerly=True)
         model.compile(optimizer=keras.optimizers.SGD(0.01), run_eagerly=True)
-        history = model.fit(x, batch_size=BATCH, epochs=1, verbose=0)
+        history = model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
         losses[policy] = history.history["loss"][0]
         for variable in model.variables:
             dtype = keras.backend.standardize_dtype(variable.dtype)
@@ -196,17 +178,12 @@ def test_bad_input_gets_clear_errors(name):
     with pytest.raises(TypeError, match=f"`{encoder}` must be a Keras layer"):
         method.model(encoder="not a network")
     model = make(name)
-    x = method.data()
+    x, y = method.data(), method.labels()
     with pytest.raises(ValueError, match="`batch_size` must be at least 2"):
-        model.fit(x, batch_size=1, epochs=1, verbose=0)
-    flat = keras.tree.map_structure(
-        lambda a: a[..., 0] if a.ndim == 4 else a, method.data()
-    )
-    with pytest.raises(ValueError, match=r"`images` must be a batch of images"):
-        make(name).fit(flat, batch_size=BATCH, epochs=1, verbose=0)
-    if method.ids:
-        with pytest.raises(ValueError, match="`x` must be example ids with"):
-            make(name).fit(x["images"], batch_size=BATCH, epochs=1, verbose=0)
+        model.fit(x, y, batch_size=1, epochs=1, verbose=0)
+    for bad_x, bad_y, error, match in method.bad_inputs():
+        with pytest.raises(error, match=match):
+            make(name).fit(bad_x, bad_y, batch_size=BATCH, epochs=1, verbose=0)
     for factory, error, match in method.bad_arguments:
         with pytest.raises(error, match=match):
             factory()

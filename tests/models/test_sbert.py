@@ -221,7 +221,7 @@ def test_each_objective_trains_end_to_end(objective):
     for name in ("contrastive_accuracy", "embedding_std"):
         assert np.isfinite(history[name][-1])
     logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
-    assert set(logs) == {"loss", "contrastive_accuracy", "embedding_std"}
+    assert {"loss", "contrastive_accuracy", "embedding_std"} <= set(logs)
 
 
 class StepLosses(keras.callbacks.Callback):
