@@ -386,3 +386,76 @@ def check_strings(name, value, allow_empty=False):
     if not strings and not allow_empty:
         fail(name, "a non-empty batch of strings", value)
     return strings
+
+
+# ----------------------------------------------------------------------------------
+# Values visible in Python: data checks that raise where they can, without a sync
+# inside a compiled step.
+
+
+def host_value(x, device_copy=True):
+    """`x` as a NumPy array when its values are visible in Python, else None.
+
+    Visible: NumPy arrays and scalars, Python numbers, lists and tuples, and eager
+    tensors (a TensorFlow `EagerTensor`, a concrete JAX array, a PyTorch tensor
+    outside `torch.compile`). Symbolic values (a `keras.KerasTensor`, a
+    TensorFlow graph tensor, a JAX tracer, a tensor being compiled) give None:
+    a check that needs the values must then work inside the computation (for the
+    losses: make the result NaN). Bfloat16 tensors come back as float32.
+
+    With `device_copy=False` an eager tensor on an accelerator also gives None:
+    copying it to the host would stall the device (PyTorch's `fit` runs its
+    steps eagerly, so a check there would sync every step).
+    """
+    if x is None:
+        return None
+    if isinstance(x, (np.ndarray, np.generic, numbers.Number, str, bytes)):
+        return np.asarray(x)
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except (ValueError, TypeError):  # ragged or mixed: not an array
+            return None
+    module = type(x).__module__
+    if module.startswith("keras"):
+        value = getattr(x, "value", None)  # a keras.Variable holds a tensor
+        return None if value is None or value is x else host_value(value)
+    if module.startswith("tensorflow"):
+        if not device_copy and "GPU" in str(getattr(x, "device", "")).upper():
+            return None
+        try:
+            value = x.numpy()
+        except (AttributeError, NotImplementedError, TypeError, ValueError):
+            return None  # a graph tensor
+        return np.asarray(value)
+    if module.startswith("jax"):
+        import jax
+
+        if isinstance(x, jax.core.Tracer):
+            return None
+        if not device_copy and _jax_off_host(x):
+            return None
+        return np.asarray(_float32_if_bfloat16(x))
+    if module.startswith("torch"):
+        import torch
+
+        if not isinstance(x, torch.Tensor) or torch.compiler.is_compiling():
+            return None
+        if not device_copy and x.device.type != "cpu":
+            return None
+        x = x.detach()
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        return x.cpu().numpy()
+    return None
+
+
+def _float32_if_bfloat16(x):
+    return x.astype("float32") if str(getattr(x, "dtype", "")) == "bfloat16" else x
+
+
+def _jax_off_host(x):
+    try:
+        return any(device.platform != "cpu" for device in x.devices())
+    except (AttributeError, RuntimeError):
+        return False

@@ -3,17 +3,31 @@
 Everything here works on any Keras backend through `keras.ops`. Losses compute in
 float32 whatever the input dtype, normalise with an epsilon (an all-zero row stays
 finite, with finite gradients), mask with large *finite* negatives (never -inf) and
-sanitise both branches of every `where` so that no NaN can leak into a gradient.
+sanitise both branches of every `where` so that no NaN can leak into a gradient of
+finite inputs.
+
+NaN policy: a loss never hides a NaN. A `where` that selects finite values for
+masked entries would drop a NaN embedding from the value, so every loss adds
+`non_finite_guard(inputs)` (0, or NaN when any input entry is NaN or inf) to its
+result: finite inputs give exactly the same value and gradient, a NaN or inf
+anywhere gives a NaN loss. Finite inputs of any magnitude give finite losses
+(rows beyond `HUGE` are rescaled before squaring).
 """
 
+import numbers
+
 import keras
+import numpy as np
 from keras import ops
 
 from keras_contrastive._validation import (
     check_number,
     check_positive_number,
+    fail,
     fail_shapes,
+    host_value,
     is_number,
+    shown_as,
 )
 
 # Added to masked logits: exp(-1e9 - max) underflows to exactly 0, yet the value stays
@@ -21,6 +35,20 @@ from keras_contrastive._validation import (
 BIG = 1e9
 # Floor on squared norms before rsqrt and on squared distances before sqrt.
 NORM_EPS = 1e-12
+# Rows (or batches) whose largest |entry| exceeds this are divided by it before
+# anything is squared: (1e15)^2 summed over up to 3e8 features stays finite. Below
+# it nothing is rescaled, so ordinary inputs give bit-identical results.
+HUGE = 1e15
+# Squared distances are capped here (far beyond any real one; the metric losses'
+# "no such distance" stand-in), so sums over a batch stay finite.
+MAX_SQUARED_DISTANCE = 1e30
+# Bounds of the Python-number hyper-parameters. Logits are cos / temperature (or
+# scale * cos + bias): within +-1e6 the 1e9 masks above dominate every real
+# logit, and the sums of a batch stay finite. Margins compare with squared
+# distances, capped at 1e30.
+MIN_TEMPERATURE = 1e-6
+MAX_LOGIT_SCALE = 1e6
+MAX_MARGIN = 1e12
 
 
 def to_float32(x):
@@ -31,16 +59,68 @@ def to_float32(x):
     return x
 
 
+def huge_scale(x, axis=None, keepdims=False):
+    """max |x| (over `axis`) where it exceeds `HUGE`, else exactly 1 (no gradient).
+
+    Dividing by it keeps squares of huge finite values finite and leaves ordinary
+    values untouched (x / 1 is exact). NaN entries give 1 (the NaN stays in x).
+    """
+    m = ops.max(ops.abs(x), axis=axis, keepdims=keepdims, initial=0.0)
+    return ops.stop_gradient(ops.where(m > HUGE, m, ops.ones_like(m)))
+
+
 def l2_normalize(x):
-    """x / ||x|| row-wise, as x * rsqrt(max(sum x^2, 1e-12)): zero rows stay zero."""
+    """x / ||x|| row-wise, as x * rsqrt(max(sum x^2, 1e-12)): zero rows stay zero.
+
+    Rows with an entry beyond `HUGE` in magnitude are first divided by their
+    largest |entry| (their direction is kept; the sum of squares stays finite).
+    """
+    x = x / huge_scale(x, axis=-1, keepdims=True)
     sq = ops.sum(ops.square(x), axis=-1, keepdims=True)
     return x * ops.rsqrt(ops.maximum(sq, NORM_EPS))
 
 
 def safe_sqrt(x):
-    """sqrt(x) for x >= 0 with a finite gradient everywhere (0 where x <= 1e-12)."""
+    """sqrt(x) for x >= 0 with a finite gradient everywhere (0 where x <= 1e-12).
+
+    NaN entries stay NaN (never hidden as 0).
+    """
     positive = x > NORM_EPS
-    return ops.where(positive, ops.sqrt(ops.where(positive, x, 1.0)), 0.0)
+    return ops.where(positive, ops.sqrt(ops.where(positive, x, 1.0)), x * 0.0)
+
+
+def cap_squared(values, scale):
+    """values * scale^2 (squared distances computed on rows divided by `scale`),
+    clipped to [-MAX_SQUARED_DISTANCE, MAX_SQUARED_DISTANCE]; NaN stays NaN.
+
+    With scale = 1 (every ordinary input) the values are returned unchanged.
+    """
+    values = values * scale * scale
+    cap = MAX_SQUARED_DISTANCE
+    values = ops.where(values > cap, cap, values)
+    return ops.where(values < -cap, -cap, values)
+
+
+def non_finite_guard(*tensors):
+    """A float32 scalar: 0, or NaN when any entry of `tensors` is NaN or +-inf.
+
+    Added to a loss so that a NaN input always shows in the value (masks and
+    `where`s would otherwise drop it); 0 * x has a zero gradient, so finite inputs
+    keep their exact value and gradient. `None` entries are skipped.
+    """
+    guard = None
+    for t in tensors:
+        if t is None:
+            continue
+        term = ops.sum(to_float32(t) * 0.0)
+        guard = term if guard is None else guard + term
+    return 0.0 if guard is None else guard
+
+
+def nan_unless(valid):
+    """A float32 scalar: 0 when every entry of the bool tensor `valid` is True, else
+    NaN (the in-graph form of a check whose values are not visible in Python)."""
+    return ops.sum(ops.where(valid, 0.0, float("nan")))
 
 
 def static_dim(x, axis):
@@ -75,17 +155,43 @@ def is_tensor(value):
 
 
 def check_temperature(value, name="temperature"):
-    """A positive number as a float, or a tensor as it is."""
+    """A positive number >= `MIN_TEMPERATURE` as a float, or a tensor as it is."""
     if is_tensor(value):
         return value
-    return check_positive_number(name, value)
+    value = check_positive_number(name, value)
+    if value < MIN_TEMPERATURE:
+        fail(
+            name,
+            f"a number >= {MIN_TEMPERATURE:g}",
+            value,
+            detail="Logits are cos / temperature; beyond 1e6 they would overflow "
+            "the masks (1e9) and the float32 sums",
+        )
+    return value
 
 
 def check_margin(value, name="margin"):
-    """A number >= 0 as a float, or a tensor as it is."""
+    """A number in [0, `MAX_MARGIN`] as a float, or a tensor as it is."""
     if is_tensor(value):
         return value
-    return check_number(name, value, minimum=0.0)
+    value = check_number(name, value, minimum=0.0)
+    if value > MAX_MARGIN:
+        fail(name, f"a number in [0, {MAX_MARGIN:g}]", value)
+    return value
+
+
+def check_logit_number(value, name, positive=False):
+    """A finite number with |value| <= `MAX_LOGIT_SCALE` (> 0 when `positive`)."""
+    if positive:
+        value = check_positive_number(name, value)
+        if value > MAX_LOGIT_SCALE:
+            fail(name, f"a number in (0, {MAX_LOGIT_SCALE:g}]", value)
+        return value
+    value = check_number(name, value)
+    if abs(value) > MAX_LOGIT_SCALE:
+        bound = f"{MAX_LOGIT_SCALE:g}"
+        fail(name, f"a number in [-{bound}, {bound}]", value)
+    return value
 
 
 def check_tau_plus(value, name="tau_plus"):
@@ -94,8 +200,8 @@ def check_tau_plus(value, name="tau_plus"):
 
 
 def check_finite_number(value, name):
-    """A finite number as a float."""
-    return check_number(name, value)
+    """A finite number as a float, |value| <= `MAX_LOGIT_SCALE` (a logit bias)."""
+    return check_logit_number(value, name)
 
 
 def shape_of(x):
@@ -150,11 +256,81 @@ def view_pair_inputs(z_a, z_b, name_a="z_a", name_b="z_b", min_rows=2):
     return z_a, z_b
 
 
+# Labels are compared for equality: integer class ids only. Whole-number floats
+# are accepted (Keras often hands y_true over as floats) and become int32, like
+# every integer label visible in Python, so every backend compares the same ids.
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _host_labels(host):
+    """Checks NumPy labels and returns them as int32."""
+    kind = host.dtype.kind
+    if kind not in "iuf":
+        fail(
+            "labels",
+            "integer class ids",
+            shown_as(f"an array of dtype {host.dtype}"),
+            detail="Map other labels to ids first, e.g. with "
+            "`numpy.unique(labels, return_inverse=True)[1]`",
+        )
+    if host.size == 0:
+        return host.astype(np.int32)
+    if kind == "f":
+        whole = np.isfinite(host) & (host == np.round(host))
+        if not np.all(whole):
+            fail(
+                "labels",
+                "integer class ids (whole numbers)",
+                shown_as(f"an array holding {host[~whole].flat[0].item()!r}"),
+            )
+    low, high = host.min(), host.max()
+    if low < _INT32[0] or high > _INT32[1]:
+        fail(
+            "labels",
+            f"class ids in the int32 range [{_INT32[0]}, {_INT32[1]}]",
+            shown_as(f"an array holding {(low if low < _INT32[0] else high).item()!r}"),
+        )
+    return host.astype(np.int32)
+
+
+def check_labels(labels):
+    """(labels as a tensor, guard): integer class ids, checked.
+
+    Labels visible in Python (NumPy, lists, eager tensors on the host) must be
+    integers or whole-number floats within int32 (else a ValueError) and become
+    int32. Symbolic float labels cannot be checked in Python: the guard is NaN
+    when any of them is fractional or non-finite (None when nothing is left to
+    check in the graph). Strings and other non-numeric labels are a ValueError.
+    """
+    if isinstance(labels, (np.ndarray, np.generic, numbers.Number, list, tuple)):
+        return ops.convert_to_tensor(_host_labels(np.asarray(labels))), None
+    tensor = ops.convert_to_tensor(labels)
+    dtype = keras.backend.standardize_dtype(tensor.dtype)
+    if "int" in dtype:  # integer tensors need no value check (no device sync)
+        return tensor, None
+    if "float" not in dtype:
+        fail(
+            "labels",
+            "integer class ids",
+            shown_as(f"a tensor of dtype {dtype}"),
+        )
+    host = host_value(labels, device_copy=False)
+    if host is not None:
+        return ops.convert_to_tensor(_host_labels(host)), None
+    whole = ops.logical_and(ops.isfinite(tensor), ops.equal(tensor, ops.floor(tensor)))
+    return tensor, nan_unless(whole)
+
+
 def label_inputs(labels, embeddings):
-    """Validates (labels, embeddings): labels (N,) or (N, 1), embeddings (N, d)."""
+    """Validates (labels, embeddings): labels (N,) or (N, 1), embeddings (N, d).
+
+    Returns (labels, embeddings, guard): the guard is `non_finite_guard` of the
+    embeddings plus the in-graph label check of `check_labels`; the label losses
+    add it to their values.
+    """
     embeddings = to_float32(embeddings)
     check_rank(embeddings, 2, "embeddings")
-    labels = ops.convert_to_tensor(labels)
+    labels, label_guard = check_labels(labels)
     if rank(labels) == 2 and static_dim(labels, 1) == 1:
         labels = ops.reshape(labels, (-1,))
     if rank(labels) != 1:
@@ -166,7 +342,10 @@ def label_inputs(labels, embeddings):
             "have one entry per row of `embeddings`",
             {"labels": shape_of(labels), "embeddings": shape_of(embeddings)},
         )
-    return labels, embeddings
+    guard = non_finite_guard(embeddings)
+    if label_guard is not None:
+        guard = guard + label_guard
+    return labels, embeddings, guard
 
 
 def label_masks(labels, candidate_labels=None, offset=0):

@@ -14,10 +14,14 @@ from keras_contrastive import distribute
 from keras_contrastive._validation import (
     check_number,
     check_positive_number,
+    fail,
     fail_shapes,
 )
 from keras_contrastive.losses._common import (
+    MAX_LOGIT_SCALE,
     check_min_rows,
+    huge_scale,
+    non_finite_guard,
     shape_of,
     static_dim,
     view_pair_inputs,
@@ -31,7 +35,12 @@ BATCH_NORM_EPS = 1e-5
 
 
 def _standardize(x):
-    """Each column to mean 0 and variance 1 over the rows (batch norm, no affine)."""
+    """Each column to mean 0 and variance 1 over the rows (batch norm, no affine).
+
+    Columns with an entry beyond 1e15 are first divided by their largest |entry|
+    (the mean and variance stay finite; ordinary columns are untouched).
+    """
+    x = x / huge_scale(x, axis=0, keepdims=True)
     centered = x - ops.mean(x, axis=0, keepdims=True)
     variance = ops.mean(ops.square(centered), axis=0, keepdims=True)
     return centered * ops.rsqrt(variance + BATCH_NORM_EPS)
@@ -66,14 +75,25 @@ def _barlow_twins(z_a, z_b, redundancy_weight, scale_loss, gram=None):
         d = ops.shape(c)[0]
         off_diagonal = c * (1.0 - ops.eye(d, dtype=c.dtype))
         redundancy = ops.sum(ops.square(off_diagonal))
-    return scale_loss * (invariance + redundancy_weight * redundancy)
+    loss = scale_loss * (invariance + redundancy_weight * redundancy)
+    return loss + non_finite_guard(z_a, z_b)
 
 
 def _check_weights(redundancy_weight, scale_loss):
-    return (
-        check_number("redundancy_weight", redundancy_weight, minimum=0.0),
-        check_positive_number("scale_loss", scale_loss),
+    """Both at most 1e6 (the loss of a batch then stays finite)."""
+    redundancy_weight = check_number(
+        "redundancy_weight", redundancy_weight, minimum=0.0
     )
+    if redundancy_weight > MAX_LOGIT_SCALE:
+        fail(
+            "redundancy_weight",
+            f"a number in [0, {MAX_LOGIT_SCALE:g}]",
+            redundancy_weight,
+        )
+    scale_loss = check_positive_number("scale_loss", scale_loss)
+    if scale_loss > MAX_LOGIT_SCALE:
+        fail("scale_loss", f"a number in (0, {MAX_LOGIT_SCALE:g}]", scale_loss)
+    return redundancy_weight, scale_loss
 
 
 def barlow_twins_loss(z_a, z_b, redundancy_weight=5e-3, scale_loss=1.0):

@@ -1,11 +1,12 @@
 """The shared `keras.losses.Loss` plumbing of every loss class in this package."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive._validation import fail_shapes
-from keras_contrastive.losses._common import shape_of, to_float32
+from keras_contrastive._validation import fail, fail_shapes, host_value, shown_as
+from keras_contrastive.losses._common import nan_unless, shape_of, to_float32
 
 _MEAN = ("mean", "sum_over_batch_size", "mean_with_sample_weight")
 _NONE = (None, "none")
@@ -27,6 +28,13 @@ class ContrastiveLossBase(keras.losses.Loss):
     no part (no positive, no valid triplet, ...) have v_i = 0 and w_i = 0, which is
     how the label-based losses reproduce their "mean over valid pairs/triplets"
     definitions exactly.
+
+    NaN is never hidden: a NaN (or inf) anywhere in the inputs makes every value
+    NaN (see `losses/_common.py`), and the mean is NaN also when every weight is
+    0. `sample_weight` must be finite and >= 0: a `ValueError` when its values
+    are visible in Python (NumPy, lists, eager tensors on the host); inside a
+    compiled step (or on an accelerator, where a check would stall the device) a
+    NaN, inf or negative weight makes the loss NaN instead.
 
     Under `tf.distribute` "mean" returns this replica's share of the mean over the
     global batch, sum_{i local} w_i v_i / sum_{i global} w_i: the replicas' values
@@ -76,7 +84,12 @@ class ContrastiveLossBase(keras.losses.Loss):
             values, weights = self.compute_terms(y_true, y_pred)
             values = to_float32(values)
             if sample_weight is not None:
+                checked = check_sample_weight(sample_weight)
                 sw = self._sample_weight(sample_weight, values.shape[0])
+                if not checked:  # NaN unless every weight is finite and >= 0
+                    values = values + nan_unless(
+                        ops.logical_and(ops.isfinite(sw), sw >= 0.0)
+                    )
                 weights = sw if weights is None else weights * sw
             if self.reduction in _NONE:
                 if sample_weight is not None:
@@ -98,7 +111,37 @@ class ContrastiveLossBase(keras.losses.Loss):
             # which is the same when every replica has the same weight).
             denom = distribute.sum_over_replicas(ops.sum(weights))
             safe = ops.where(denom > 0, denom, 1.0)
-            return ops.where(denom > 0, total / safe, 0.0)
+            # No weight: 0 with zero gradients, or NaN when a value is NaN (0 * NaN).
+            return ops.where(denom > 0, total / safe, total * 0.0)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
+
+
+def check_sample_weight(sample_weight):
+    """Raises unless `sample_weight`, when visible in Python, is finite and >= 0.
+
+    Returns True when the values were checked, False when they are not visible
+    (symbolic, or on an accelerator): the caller then guards inside the graph.
+    """
+    host = host_value(sample_weight, device_copy=False)
+    if host is None:
+        return False
+    if host.dtype.kind not in "biuf":
+        fail(
+            "sample_weight",
+            "numbers",
+            shown_as(f"an array of dtype {host.dtype}"),
+            TypeError,
+        )
+    host = host.astype(np.float64)
+    bad = ~np.isfinite(host) | (host < 0)
+    if np.any(bad):
+        fail(
+            "sample_weight",
+            "finite and >= 0",
+            shown_as(f"an array holding {host[bad].flat[0].item()!r}"),
+            detail=f"{int(np.count_nonzero(bad))} of its {host.size} entries are "
+            "NaN, inf or negative",
+        )
+    return True

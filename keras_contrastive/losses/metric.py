@@ -15,14 +15,18 @@ from keras_contrastive import distribute
 from keras_contrastive._validation import check_one_of
 from keras_contrastive.losses._common import (
     BIG,
+    MAX_SQUARED_DISTANCE,
+    cap_squared,
     check_margin,
     check_rank,
     check_same_shape,
     check_temperature,
+    huge_scale,
     l2_normalize,
     label_inputs,
     label_masks,
     mask_columns_logits,
+    non_finite_guard,
     rows_logsumexp,
     to_float32,
 )
@@ -31,7 +35,7 @@ from keras_contrastive.losses.similarity import pairwise_distances
 
 _PACKAGE = "keras_contrastive"
 # Stand-in for "no such distance": far beyond any real squared distance, finite.
-_FAR = 1e30
+_FAR = MAX_SQUARED_DISTANCE
 _MINING = ("all", "hard", "semi-hard")
 
 
@@ -61,11 +65,12 @@ def _per_anchor_mean(total, count):
 
 
 def _contrastive_terms(labels, embeddings, margin):
-    labels, embeddings = label_inputs(labels, embeddings)
+    labels, embeddings, guard = label_inputs(labels, embeddings)
     d2, positive, negative = _replica_pairs(labels, embeddings, squared=True)
     pair = positive * d2 + negative * ops.relu(margin - d2)
     others = ops.sum(positive + negative, axis=1)  # N - 1 for every row
-    return _per_anchor_mean(ops.sum(pair, axis=1), others)
+    values, count = _per_anchor_mean(ops.sum(pair, axis=1), others)
+    return values + guard, count
 
 
 def contrastive_loss(labels, embeddings, margin=1.0):
@@ -128,9 +133,15 @@ def triplet_margin(anchor, positive, negative, margin=1.0):
         check_rank(t, 2, name)
     check_same_shape(anchor, positive, "anchor", "positive")
     check_same_shape(anchor, negative, "anchor", "negative")
-    d_ap = ops.sum(ops.square(anchor - positive), axis=1)
-    d_an = ops.sum(ops.square(anchor - negative), axis=1)
-    return ops.relu(d_ap - d_an + margin)
+    scale = ops.maximum(
+        ops.maximum(huge_scale(anchor), huge_scale(positive)), huge_scale(negative)
+    )
+    a, p, n = anchor / scale, positive / scale, negative / scale
+    # On rescaled rows the squares stay finite; scale^2 is applied last, capped.
+    diff = ops.sum(ops.square(a - p), axis=1) - ops.sum(ops.square(a - n), axis=1)
+    diff = cap_squared(diff, scale)
+    guard = non_finite_guard(anchor, positive, negative)
+    return ops.relu(diff + margin) + guard
 
 
 def _sorted_rows(values, *companions):
@@ -209,13 +220,17 @@ def _triplet_semi_hard(d2, positive, negative, margin):
 
 
 def _triplet_terms(labels, embeddings, margin, mining):
-    labels, embeddings = label_inputs(labels, embeddings)
+    labels, embeddings, guard = label_inputs(labels, embeddings)
     d2, positive, negative = _replica_pairs(labels, embeddings, squared=True)
     if mining == "all":
-        return _per_anchor_mean(*_triplet_all(d2, positive, negative, margin))
-    if mining == "hard":
-        return _triplet_hard(d2, positive, negative, margin)
-    return _per_anchor_mean(*_triplet_semi_hard(d2, positive, negative, margin))
+        values, count = _per_anchor_mean(*_triplet_all(d2, positive, negative, margin))
+    elif mining == "hard":
+        values, count = _triplet_hard(d2, positive, negative, margin)
+    else:
+        values, count = _per_anchor_mean(
+            *_triplet_semi_hard(d2, positive, negative, margin)
+        )
+    return values + guard, count
 
 
 def _check_mining(mining):
@@ -263,14 +278,17 @@ def triplet_loss(labels, embeddings, margin=1.0, mining="all"):
 
 
 def _lifted_terms(labels, embeddings, margin):
-    labels, embeddings = label_inputs(labels, embeddings)
+    labels, embeddings, guard = label_inputs(labels, embeddings)
     d, positive, negative = _replica_pairs(labels, embeddings, squared=False)
     # L_i = log sum_{k: y_k != y_i} exp(margin - D_ik); -BIG (finite) if no negative.
     lse = rows_logsumexp(ops.where(negative > 0, margin - d, -BIG))
     # J_ij needs L_j of every candidate j: each replica computes its rows' L.
     j = d + ops.logaddexp(lse[:, None], distribute.gather(lse)[None, :])
     term = positive * ops.square(ops.relu(ops.where(positive > 0, j, 0.0)))
-    return _per_anchor_mean(0.5 * ops.sum(term, axis=1), ops.sum(positive, axis=1))
+    values, count = _per_anchor_mean(
+        0.5 * ops.sum(term, axis=1), ops.sum(positive, axis=1)
+    )
+    return values + guard, count
 
 
 def lifted_structure_loss(labels, embeddings, margin=1.0):
@@ -309,7 +327,7 @@ def lifted_structure_loss(labels, embeddings, margin=1.0):
 
 
 def _supcon_terms(labels, embeddings, temperature):
-    labels, embeddings = label_inputs(labels, embeddings)
+    labels, embeddings, guard = label_inputs(labels, embeddings)
     z = l2_normalize(embeddings)
     all_z = distribute.gather(z)
     offset = distribute.replica_offset(ops.shape(z)[0])
@@ -323,7 +341,7 @@ def _supcon_terms(labels, embeddings, temperature):
         own = ops.arange(ops.shape(z)[0], dtype="int32") + offset
         lse = rows_logsumexp(mask_columns_logits(logits, own))
     weight = ops.cast(num_pos > 0, "float32")
-    return (lse - mean_pos) * weight, weight
+    return (lse - mean_pos) * weight + guard, weight
 
 
 def supervised_contrastive(labels, embeddings, temperature=0.1):

@@ -11,14 +11,12 @@ import keras
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive._validation import (
-    check_number,
-    check_positive_number,
-    fail_shapes,
-)
+from keras_contrastive._validation import fail_shapes
 from keras_contrastive.losses._common import (
+    check_logit_number,
     is_tensor,
     l2_normalize,
+    non_finite_guard,
     shape_of,
     to_float32,
     view_pair_inputs,
@@ -32,9 +30,7 @@ def _check_scalar(name, value, positive):
     """A Python number checked as a float, or a tensor holding one value as a
     float32 scalar tensor (a learnable variable stays differentiable)."""
     if not is_tensor(value):
-        if positive:
-            return check_positive_number(name, value)
-        return check_number(name, value)
+        return check_logit_number(value, name, positive=positive)
     tensor = to_float32(value)
     shape = shape_of(tensor)
     if any(d is not None and d != 1 for d in shape):
@@ -61,7 +57,8 @@ def _siglip(x, y, logit_scale, logit_bias):
     positives = ops.one_hot(ops.arange(n, dtype="int32") + offset, total)
     # -log sigmoid(z * logit) = softplus(-z * logit), with z = +1 on the positives
     # and -1 elsewhere: -z * logit flips the sign of the positive column only.
-    return ops.sum(ops.softplus(logits * (1.0 - 2.0 * positives)), axis=1)
+    values = ops.sum(ops.softplus(logits * (1.0 - 2.0 * positives)), axis=1)
+    return values + non_finite_guard(x, y)
 
 
 def siglip_loss(x, y, logit_scale=10.0, logit_bias=-10.0):

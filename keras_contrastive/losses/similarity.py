@@ -3,8 +3,10 @@
 from keras import ops
 
 from keras_contrastive.losses._common import (
+    cap_squared,
     check_rank,
     check_same_last_dim,
+    huge_scale,
     l2_normalize,
     safe_sqrt,
     to_float32,
@@ -54,6 +56,11 @@ def pairwise_distances(x, y=None, squared=False):
     the diagonal when `y` is None). With `squared=False` the square root is a safe
     one: D = 0 where D^2 <= 1e-12, with a zero (not NaN) gradient there.
 
+    Finite inputs give finite distances: when an entry exceeds 1e15 in magnitude
+    the rows are divided by the largest one before the products (and the result
+    multiplied back), and D^2 is capped at 1e30. A NaN or inf entry gives NaN in
+    its row and column.
+
     Args:
         x: (N, d) tensor.
         y: optional (M, d) tensor; defaults to `x`.
@@ -73,20 +80,28 @@ def pairwise_distances(x, y=None, squared=False):
     """
     x = to_float32(x)
     check_rank(x, 2, "x")
-    x_sq = ops.sum(ops.square(x), axis=1)
-    if y is None:
-        y, y_sq = x, x_sq
-    else:
+    same = y is None
+    if not same:
         y = to_float32(y)
         check_rank(y, 2, "y")
         check_same_last_dim(x, y, "x", "y")
+    # 1 for ordinary inputs (x / 1 is exact): huge rows are scaled down first.
+    scale = huge_scale(x) if same else ops.maximum(huge_scale(x), huge_scale(y))
+    x = x / scale
+    x_sq = ops.sum(ops.square(x), axis=1)
+    if same:
+        y, y_sq = x, x_sq
+    else:
+        y = y / scale
         y_sq = ops.sum(ops.square(y), axis=1)
     d2 = x_sq[:, None] + y_sq[None, :] - 2.0 * ops.matmul(x, ops.transpose(y))
-    d2 = ops.maximum(d2, 0.0)
-    if y is x:
+    # where, not maximum: a NaN stays NaN on every backend.
+    d2 = ops.where(d2 < 0.0, 0.0, d2)
+    if same:
         # The Gram expansion leaves round-off on the diagonal: make it exactly 0.
         n = ops.shape(x)[0]
         d2 = d2 * (1.0 - ops.eye(n, dtype="float32"))
+    d2 = cap_squared(d2, scale)
     if squared:
         return d2
     return safe_sqrt(d2)

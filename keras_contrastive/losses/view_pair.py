@@ -25,6 +25,7 @@ from keras_contrastive.losses._common import (
     check_temperature,
     l2_normalize,
     mask_columns_logits,
+    non_finite_guard,
     rows_logsumexp,
     shape_of,
     softmax_cross_entropy_rows,
@@ -127,8 +128,9 @@ def _info_nce(query, keys, negatives, temperature, names):
     loss = softmax_cross_entropy_rows(
         ops.matmul(q, ops.transpose(all_keys)), targets, positive
     )
+    guard = non_finite_guard(query, keys, *negatives)
     if not negatives:
-        return loss
+        return loss + guard
     # The extra negatives are never concatenated with the keys: their logsumexp is
     # combined with the in-batch one.
     lse = loss + positive
@@ -138,7 +140,7 @@ def _info_nce(query, keys, negatives, temperature, names):
         else:
             extra = ops.einsum("nd,nkd->nk", q, l2_normalize(neg))
         lse = ops.logaddexp(lse, rows_logsumexp(extra))
-    return lse - positive
+    return lse - positive + guard
 
 
 def _info_nce_logits(z_a, z_b, temperature):
@@ -216,9 +218,10 @@ def nt_xent(z_a, z_b, temperature=0.5):
     z_a, z_b = view_pair_inputs(z_a, z_b)
     logits, positive, index, self_index = nt_xent_logits(z_a, z_b, temperature)
     logits, mask_diagonal = _mask_self(logits, self_index)
-    return softmax_cross_entropy_rows(
+    values = softmax_cross_entropy_rows(
         logits, index, positive, mask_diagonal=mask_diagonal
     )
+    return values + non_finite_guard(z_a, z_b)
 
 
 # ----------------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07):
         cols = rows_logsumexp(ops.transpose(logits))
     else:  # this replica's b rows against every replica's a: a second matmul
         cols = rows_logsumexp(_info_nce_logits(z_b, z_a, temperature)[0])
-    return 0.5 * (rows + cols) - positive
+    return 0.5 * (rows + cols) - positive + non_finite_guard(z_a, z_b)
 
 
 # ----------------------------------------------------------------------------------
@@ -305,7 +308,8 @@ def binary_nce(z_a, z_b, temperature=0.1, bias=0.0):
     off_diag = 1.0 - ops.one_hot(rows, total, dtype="float32")
     neg_terms = ops.sum(ops.softplus(logits) * off_diag, axis=1)
     n_f = ops.cast(total, "float32")
-    return ops.softplus(-positive) + neg_terms / ops.maximum(n_f - 1.0, 1.0)
+    values = ops.softplus(-positive) + neg_terms / ops.maximum(n_f - 1.0, 1.0)
+    return values + non_finite_guard(z_a, z_b)
 
 
 # ----------------------------------------------------------------------------------
@@ -362,7 +366,7 @@ def debiased_nt_xent(z_a, z_b, temperature=0.5, tau_plus=0.1):
     floor = ops.exp(ops.log(m) - 1.0 / temperature - shift)
     ng = ops.maximum(estimate, floor)
     # pos + ng >= min(1, 1 / (M tau_plus)) > 0 because shift is the row's max logit.
-    return ops.log(pos + ng) - (positive - shift)
+    return ops.log(pos + ng) - (positive - shift) + non_finite_guard(z_a, z_b)
 
 
 # ----------------------------------------------------------------------------------
@@ -387,7 +391,8 @@ def byol_loss(z_a, z_b):
     [0.0, 0.0]
     """
     z_a, z_b = view_pair_inputs(z_a, z_b, min_rows=0)
-    return 2.0 - 2.0 * _rows_dot(l2_normalize(z_a), l2_normalize(z_b))
+    values = 2.0 - 2.0 * _rows_dot(l2_normalize(z_a), l2_normalize(z_b))
+    return values + non_finite_guard(z_a, z_b)
 
 
 # ----------------------------------------------------------------------------------
