@@ -74,9 +74,20 @@ def read_jpeg_npz(path):
         raise ValueError(
             f"{path!r}: `offsets` must rise strictly from 0 to len(jpeg)={len(jpeg)}."
         )
+    classes = [str(name) for name in np.asarray(arrays["classes"]).reshape(-1)]
+    labels = labels.reshape(-1)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"{path!r}: `labels` must be an integer array; found dtype {labels.dtype}."
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise ValueError(
+            f"{path!r}: `labels` must be indices into `classes` (in [0, "
+            f"{len(classes)})); they range over [{labels.min()}, {labels.max()}]."
+        )
     arrays["offsets"] = offsets.astype(np.int64)
-    arrays["labels"] = labels.astype(np.int64).reshape(-1)
-    arrays["classes"] = [str(name) for name in arrays["classes"]]
+    arrays["labels"] = labels.astype(np.int64)
+    arrays["classes"] = classes
     return arrays
 
 
@@ -92,8 +103,13 @@ def _decode_all(arrays, path):
     for i in range(len(offsets) - 1):
         try:
             image = decode_jpeg(jpeg[offsets[i] : offsets[i + 1]])
-        except OSError as error:
-            raise ValueError(f"{path!r}: image {i} is not a valid JPEG.") from error
+        except MemoryError:
+            raise
+        except Exception as error:  # Pillow raises OSError, SyntaxError, ...
+            raise ValueError(
+                f"{path!r}: image {i} is not a valid JPEG "
+                f"({type(error).__name__}: {error})."
+            ) from error
         if images is None:
             images = np.empty((len(offsets) - 1, *image.shape), dtype=np.uint8)
         elif image.shape != images.shape[1:]:

@@ -120,3 +120,41 @@ def test_bad_files(tmp_path):
         load_jpeg_npz(tmp_path / "garbage.npz", cache=False)
     with pytest.raises(ValueError, match=r"`labels` must be in \[0, 1\)"):
         write_jpeg_npz(tmp_path / "x.npz", [b"x"], [3], ["a"])
+
+
+def test_corrupt_images_and_labels_name_the_file(tmp_path, rng, monkeypatch):
+    images = rng.integers(0, 256, (3, 8, 8, 3)).astype("uint8")
+    jpegs = [_jpeg_bytes(image) for image in images]
+    jpegs[1] = jpegs[1][: len(jpegs[1]) // 2]  # truncated
+    path = tmp_path / "truncated.npz"
+    write_jpeg_npz(path, jpegs, [0, 1, 0], ["a", "b"])
+    with pytest.raises(ValueError, match=r"truncated\.npz'?: image 1 is not a valid"):
+        load_jpeg_npz(path, cache=False)
+
+    # Whatever Pillow raises (it has raised SyntaxError for broken files), the
+    # error is a ValueError naming the file and the image.
+    def broken(*args, **kwargs):
+        raise SyntaxError("broken PNG file")
+
+    monkeypatch.setattr(jpeg_npz.Image, "open", broken)
+    good = tmp_path / "good.npz"
+    write_jpeg_npz(good, [_jpeg_bytes(images[0])], [0], ["a"])
+    with pytest.raises(ValueError, match=r"good\.npz'?: image 0 .*SyntaxError"):
+        load_jpeg_npz(good, cache=False)
+    monkeypatch.undo()
+
+    for labels, message in (
+        (np.array([0, 5], np.uint8), r"indices into `classes` \(in \[0, 2\)\)"),
+        (np.array([0.0, 1.5]), "must be an integer array"),
+        (np.array([-1, 0]), "indices into `classes`"),
+    ):
+        bad = tmp_path / "labels.npz"
+        np.savez(
+            bad,
+            jpeg=np.concatenate([np.frombuffer(j, np.uint8) for j in jpegs[::2]]),
+            offsets=np.cumsum([0] + [len(j) for j in jpegs[::2]]),
+            labels=labels,
+            classes=np.array(["a", "b"]),
+        )
+        with pytest.raises(ValueError, match=r"labels\.npz.*" + message):
+            read_jpeg_npz(bad)
