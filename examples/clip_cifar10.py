@@ -121,9 +121,9 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=DEFAULT_DATA, help='JPEG-npz or "sample"')
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--eval-images", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--text-lr-factor", type=float, default=0.01)
     parser.add_argument("--embed-dim", type=int, default=128)
     parser.add_argument("--sequence-length", type=int, default=16)
@@ -209,7 +209,7 @@ def image_tower():
     def block(filters):
         return [
             keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
+            keras.layers.BatchNormalization(momentum=0.9),
             keras.layers.ReLU(),
         ]
 

@@ -650,8 +650,8 @@ class CLIP(ContrastiveModel):
             "logit_scale": ops.cast(self.logit_scale, "float32"),
         }
 
-    def update_contrastive_metrics(self, loss, stats):
-        super().update_contrastive_metrics(loss, stats)
+    def update_contrastive_metrics(self, loss, stats, *args, **kwargs):
+        super().update_contrastive_metrics(loss, stats, *args, **kwargs)
         self.scale_tracker.update_state(stats["logit_scale"])
 
     @property
