@@ -16,6 +16,9 @@ from keras_contrastive.layers.augmentation.random_resized_crop import (
     RandomResizedCrop,
 )
 from keras_contrastive.layers.augmentation.simclr import SimCLRAugmenter
+from keras_contrastive.layers.augmentation.value_range import (
+    check_images_against_value_range,
+)
 
 __all__ = [
     "ImageAugmentationLayer",
@@ -26,4 +29,5 @@ __all__ = [
     "RandomGaussianNoise",
     "RandomResizedCrop",
     "SimCLRAugmenter",
+    "check_images_against_value_range",
 ]

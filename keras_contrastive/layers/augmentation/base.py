@@ -17,14 +17,23 @@ them only this file changes.
 import json
 
 import keras
+import numpy as np
 from keras.src.layers.preprocessing.data_layer import DataLayer
 from keras.src.utils import jax_utils
 from keras.src.utils.backend_utils import DynamicBackend
 
 from keras_contrastive._validation import check_pair, check_seed, fail
 from keras_contrastive.distribute import replica_seed
+from keras_contrastive.layers.augmentation.value_range import (
+    check_images_against_value_range,
+)
 
-__all__ = ["DataLayer", "DynamicBackend", "ImageAugmentationLayer"]
+__all__ = [
+    "DataLayer",
+    "DynamicBackend",
+    "ImageAugmentationLayer",
+    "check_images_against_value_range",
+]
 
 _JAX_COMPILED = {}
 _FAST_CPU_COMPILE = {"xla_backend_optimization_level": 0}
@@ -135,6 +144,14 @@ class ImageAugmentationLayer(DataLayer):
     @property
     def work_dtype(self):
         return work_dtype(self.compute_dtype)
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Called on a NumPy batch (eagerly, by hand or in a test): check the values
+        # against `value_range` once here, where it costs one pass in NumPy. Tensors
+        # (a train step, tf.data) are not looked at.
+        if isinstance(inputs, np.ndarray):
+            check_images_against_value_range(inputs, self.value_range, "images")
+        return super().__call__(inputs, *args, **kwargs)
 
     def _check_images(self, images):
         check_images_shape(images.shape, self.requires_rgb)

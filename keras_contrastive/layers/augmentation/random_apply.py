@@ -1,11 +1,13 @@
 """RandomApply: applies a wrapped layer to a random subset of the samples."""
 
 import keras
+import numpy as np
 
 from keras_contrastive._validation import check_layer, check_probability, check_seed
 from keras_contrastive.distribute import replica_seed
 from keras_contrastive.layers.augmentation.base import (
     DataLayer,
+    check_images_against_value_range,
     check_images_shape,
     compile_eagerly,
     run_compiled,
@@ -53,6 +55,14 @@ class RandomApply(DataLayer):
         self.rate = check_probability("rate", rate)
         self.seed = check_seed("seed", seed)
         self.generator = keras.random.SeedGenerator(self.seed)
+
+    def __call__(self, inputs, *args, **kwargs):
+        # As `ImageAugmentationLayer.__call__`: a NumPy batch is checked against the
+        # wrapped layer's `value_range` here (the wrapped layer sees a tensor).
+        value_range = getattr(self.layer, "value_range", None)
+        if isinstance(inputs, np.ndarray) and value_range is not None:
+            check_images_against_value_range(inputs, value_range, "images")
+        return super().__call__(inputs, *args, **kwargs)
 
     def call(self, images, training=True):
         b = self.backend
