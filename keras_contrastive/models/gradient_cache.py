@@ -389,13 +389,14 @@ def _tensorflow_pass2(model, chunk, num_chunks, replay, output_grads, reg_grads)
         if reg_grads is not None:
             targets.append(regularization)
             cotangents.append(reg_grads[i])
-        grads = tape.gradient(
-            targets,
-            variables,
-            output_gradients=cotangents,
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        )
-        return i + 1, [t + tf.convert_to_tensor(g) for t, g in zip(total, grads)]
+        # Variables the forward pass does not read (a learnable temperature that
+        # only the loss uses) get None: TF's UnconnectedGradients.ZERO cannot
+        # make zeros for Keras variables (their dtype is a string).
+        grads = tape.gradient(targets, variables, output_gradients=cotangents)
+        return i + 1, [
+            t if g is None else t + tf.convert_to_tensor(g)
+            for t, g in zip(total, grads)
+        ]
 
     zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
     _, total = tf.while_loop(

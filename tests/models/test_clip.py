@@ -181,15 +181,18 @@ def test_logit_scale_and_bias_receive_their_gradients(loss, rng):
             numpy_loss(model, images, texts, log_scale, bias + eps)
             - numpy_loss(model, images, texts, log_scale, bias - eps)
         ) / (2 * eps)
-    model.compile(optimizer=GradientProbe())
+    # A small SGD step reads the gradients out (a probe setting the variable to
+    # its gradient would meet the cap on log t).
+    learning_rate = 1e-3
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate))
     model.fit((images, texts), batch_size=N, epochs=1, shuffle=False, verbose=0)
     assert abs(expected) > 1e-3
-    np.testing.assert_allclose(float(to_numpy(model.log_scale)), expected, rtol=1e-3)
+    gradient = (log_scale - float(to_numpy(model.log_scale))) / learning_rate
+    np.testing.assert_allclose(gradient, expected, rtol=1e-3)
     if loss == "sigmoid":
         assert abs(expected_bias) > 1e-3
-        np.testing.assert_allclose(
-            float(to_numpy(model.logit_bias)), expected_bias, rtol=1e-3
-        )
+        gradient = (bias - float(to_numpy(model.logit_bias))) / learning_rate
+        np.testing.assert_allclose(gradient, expected_bias, rtol=1e-3)
 
 
 def aligned_model(initial_scale):
@@ -255,12 +258,21 @@ def test_gradient_cache_equals_the_plain_step(loss, rng):
         variable.assign(value)
     gradients = {}
     for name, model in (("plain", plain), ("cached", cached)):
-        model.compile(optimizer=GradientProbe())
+        # SGD with rate 1: each trainable variable moves by minus its gradient
+        # (the log scale stays below its cap, which would hide its gradient).
+        before = [to_numpy(v) for v in model.trainable_variables]
+        model.compile(optimizer=keras.optimizers.SGD(1.0))
         logs = model.fit((images, texts), batch_size=12, epochs=1, verbose=0)
-        gradients[name] = [to_numpy(v) for v in model.trainable_variables]
+        gradients[name] = [
+            b - to_numpy(v) for b, v in zip(before, model.trainable_variables)
+        ]
         gradients[name + "_loss"] = logs.history["loss"][0]
     np.testing.assert_allclose(gradients["cached_loss"], gradients["plain_loss"], 1e-6)
     assert len(gradients["plain"]) == (6 if loss == "sigmoid" else 5)
+    (index,) = [
+        i for i, v in enumerate(plain.trainable_variables) if v is plain.log_scale
+    ]
+    assert abs(float(gradients["plain"][index])) > 1e-3  # the scale has a gradient
     for a, b in zip(gradients["cached"], gradients["plain"]):
         scale = max(float(np.max(np.abs(b))), 1e-3)
         assert float(np.max(np.abs(a - b))) / scale < 1e-5
