@@ -6,15 +6,18 @@ id of each row to a row of a fixed table, so `forward_pass` and the loss of the
 model run on embeddings whose NumPy reference is exact.
 """
 
+import os
+
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
+from keras_contrastive.datasets import load_stsb
 from keras_contrastive.models import SBERT, GradientCache
 from keras_contrastive.models.sbert import bucket_length, ranking_accuracy
 from keras_contrastive.text import TokenizedTexts
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, SHARED_DATA
 from tests.text._tiny import tiny_encoder
 
 DIM = 6
@@ -222,6 +225,40 @@ def test_each_objective_trains_end_to_end(objective):
         assert np.isfinite(history[name][-1])
     logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     assert {"loss", "contrastive_accuracy", "embedding_std"} <= set(logs)
+
+
+STSB = os.path.join(SHARED_DATA, "stsb")
+
+
+def binned_stsb(count=48):
+    """STS-B train pairs with 3-way labels binned from the 0-5 scores: a stand-in
+    for NLI (no NLI corpus ships with the project): 0 ("entailment") for scores
+    >= 4, 1 ("neutral") for [2, 4), 2 ("contradiction") below 2."""
+    first, second, scores = load_stsb(STSB, "train")
+    labels = np.where(scores >= 4, 0, np.where(scores >= 2, 1, 2)).astype("int32")
+    # Balanced: the first count / 3 pairs of each class.
+    rows = np.concatenate([np.flatnonzero(labels == k)[: count // 3] for k in range(3)])
+    rows = np.sort(rows)
+    return [first[i] for i in rows], [second[i] for i in rows], labels[rows]
+
+
+@pytest.mark.skipif(not os.path.isdir(STSB), reason="needs ../shared/data/stsb")
+def test_classification_on_stsb_pairs_binned_into_three_classes():
+    first, second, labels = binned_stsb()
+    model = SBERT(
+        tiny_encoder(sequence_length=64), objective="classification", num_labels=3
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = model.fit(
+        {"premise": first, "hypothesis": second},
+        labels,
+        batch_size=16,
+        epochs=8,
+        verbose=0,
+    ).history
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
+    # Memorising 48 pairs: well above the chance accuracy of 1/3.
+    assert history["contrastive_accuracy"][-1] > 0.6, history["contrastive_accuracy"]
 
 
 class StepLosses(keras.callbacks.Callback):
