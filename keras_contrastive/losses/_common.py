@@ -51,10 +51,25 @@ MAX_LOGIT_SCALE = 1e6
 MAX_MARGIN = 1e12
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def to_float32(x):
-    """Converts `x` to a float32 tensor (float16/bfloat16/float64/int inputs alike)."""
+    """Converts `x` to a float32 tensor (float16/bfloat16/float64/int inputs alike).
+
+    Finite float64 values beyond float32's range are clamped to it (a cast would
+    make them inf); NaN and inf stay as they are.
+    """
+    if isinstance(x, np.ndarray) and x.dtype == np.float64:
+        # Before the conversion: JAX (without x64) casts to float32 right there.
+        with np.errstate(invalid="ignore"):
+            x = np.where(np.isfinite(x), np.clip(x, -FLOAT32_MAX, FLOAT32_MAX), x)
     x = ops.convert_to_tensor(x)
-    if keras.backend.standardize_dtype(x.dtype) != "float32":
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype == "float64":
+        too_big = ops.logical_and(ops.isfinite(x), ops.abs(x) > FLOAT32_MAX)
+        x = ops.where(too_big, ops.sign(x) * FLOAT32_MAX, x)
+    if dtype != "float32":
         x = ops.cast(x, "float32")
     return x
 
@@ -225,14 +240,16 @@ def check_same_shape(a, b, name_a, name_b):
             )
 
 
-def check_min_rows(x, minimum, name, why="negatives are needed"):
+def check_min_rows(x, minimum, name, why=None):
+    """Raises when `x` has fewer than `minimum` rows (when known statically)."""
     n = static_dim(x, 0)
     if n is not None and n < minimum:
-        fail_shapes(
-            name,
-            f"have at least {minimum} rows ({why})",
-            {name: shape_of(x)},
-        )
+        if why is None:
+            why = (
+                "an empty batch has no loss" if minimum == 1 else "negatives are needed"
+            )
+        rows = "1 row" if minimum == 1 else f"{minimum} rows"
+        fail_shapes(name, f"have at least {rows} ({why})", {name: shape_of(x)})
 
 
 def check_same_last_dim(a, b, name_a, name_b):
@@ -330,6 +347,7 @@ def label_inputs(labels, embeddings):
     """
     embeddings = to_float32(embeddings)
     check_rank(embeddings, 2, "embeddings")
+    check_min_rows(embeddings, 1, "embeddings")
     labels, label_guard = check_labels(labels)
     if rank(labels) == 2 and static_dim(labels, 1) == 1:
         labels = ops.reshape(labels, (-1,))

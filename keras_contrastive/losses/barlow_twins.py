@@ -8,6 +8,7 @@ gradient flows back to each row's owner) and computes the global loss.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_contrastive import distribute
@@ -22,7 +23,6 @@ from keras_contrastive.losses._common import (
     check_min_rows,
     huge_scale,
     non_finite_guard,
-    shape_of,
     static_dim,
     view_pair_inputs,
 )
@@ -211,7 +211,7 @@ class BarlowTwinsLoss(ContrastiveLossBase):
                 "sample_weight",
                 "be None for BarlowTwinsLoss (a batch-level loss has no per-sample "
                 "terms to weight)",
-                {"sample_weight": shape_of(ops.convert_to_tensor(sample_weight))},
+                {"sample_weight": tuple(np.shape(sample_weight))},
             )
         with keras.name_scope(self.name):
             loss = self.call(y_true, y_pred)

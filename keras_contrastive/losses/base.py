@@ -5,7 +5,13 @@ import numpy as np
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive._validation import fail, fail_shapes, host_value, shown_as
+from keras_contrastive._validation import (
+    check_one_of,
+    fail,
+    fail_shapes,
+    host_value,
+    shown_as,
+)
 from keras_contrastive.losses._common import nan_unless, shape_of, to_float32
 
 _MEAN = ("mean", "sum_over_batch_size", "mean_with_sample_weight")
@@ -46,6 +52,7 @@ class ContrastiveLossBase(keras.losses.Loss):
     """
 
     def __init__(self, name=None, reduction="mean", dtype=None):
+        check_one_of("reduction", reduction, _MEAN + ("sum",) + _NONE)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def compute_terms(self, y_true, y_pred):  # pragma: no cover - abstract

@@ -18,6 +18,7 @@ from keras_contrastive.losses._common import (
     MAX_SQUARED_DISTANCE,
     cap_squared,
     check_margin,
+    check_min_rows,
     check_rank,
     check_same_shape,
     check_temperature,
@@ -133,6 +134,7 @@ def triplet_margin(anchor, positive, negative, margin=1.0):
         check_rank(t, 2, name)
     check_same_shape(anchor, positive, "anchor", "positive")
     check_same_shape(anchor, negative, "anchor", "negative")
+    check_min_rows(anchor, 1, "anchor")
     scale = ops.maximum(
         ops.maximum(huge_scale(anchor), huge_scale(positive)), huge_scale(negative)
     )

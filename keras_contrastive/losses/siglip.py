@@ -46,7 +46,7 @@ def _check_scale_and_bias(logit_scale, logit_bias):
 
 
 def _siglip(x, y, logit_scale, logit_bias):
-    x, y = view_pair_inputs(x, y, "x", "y", min_rows=0)
+    x, y = view_pair_inputs(x, y, "x", "y", min_rows=1)
     # The scale multiplies the n x d rows rather than the n x N logits.
     a = l2_normalize(x) * logit_scale
     b = l2_normalize(y)

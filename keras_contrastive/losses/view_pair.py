@@ -116,7 +116,7 @@ def _check_negatives(query, negatives):
 
 def _info_nce(query, keys, negatives, temperature, names):
     temperature = check_temperature(temperature)
-    query, keys = view_pair_inputs(query, keys, *names, min_rows=0)
+    query, keys = view_pair_inputs(query, keys, *names, min_rows=1)
     negatives = _check_negatives(query, negatives)
     if not negatives:
         check_min_rows(query, 2, names[0])
@@ -390,7 +390,7 @@ def byol_loss(z_a, z_b):
     >>> [round(float(v), 4) for v in byol_loss(x, x)]
     [0.0, 0.0]
     """
-    z_a, z_b = view_pair_inputs(z_a, z_b, min_rows=0)
+    z_a, z_b = view_pair_inputs(z_a, z_b, min_rows=1)
     values = 2.0 - 2.0 * _rows_dot(l2_normalize(z_a), l2_normalize(z_b))
     return values + non_finite_guard(z_a, z_b)
 

@@ -85,6 +85,24 @@ def work_dtype(compute_dtype):
     return compute_dtype
 
 
+def clip_to_finite(backend, x, dtype):
+    """`x` with +-inf (an inf input pixel, a float16 overflow) clipped to the
+    largest finite value of `dtype`; NaN stays NaN, finite values in `dtype`'s
+    range are unchanged. Outputs of the layers are finite or NaN, never inf."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    if dtype not in _LARGEST:
+        return x
+    return backend.numpy.clip(x, -_LARGEST[dtype], _LARGEST[dtype])
+
+
+_LARGEST = {
+    "float16": float(np.finfo(np.float16).max),
+    "bfloat16": 3.3895313892515355e38,
+    "float32": float(np.finfo(np.float32).max),
+    "float64": float(np.finfo(np.float64).max),
+}
+
+
 def check_value_range(name, value):
     """Returns the pixel range `(low, high)` as floats, with low < high."""
     low, high = check_pair(name, value)
@@ -172,6 +190,7 @@ class ImageAugmentationLayer(DataLayer):
             x = self.augment(x, self.seed_generator())
         else:
             x = run_compiled(self, self.passthrough, x)
+        x = clip_to_finite(backend, x, self.compute_dtype)
         x = backend.core.cast(x, self.compute_dtype)
         if single:
             x = backend.numpy.squeeze(x, 0)

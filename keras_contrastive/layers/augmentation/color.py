@@ -120,7 +120,8 @@ def color_distort_planes(
     bnp = b.numpy
     dtype = dtype_of(planes)
     shape = tuple(b.core.shape(planes))
-    x = bnp.reshape(planes, (shape[0], shape[1], -1))
+    # The pixel count spelled out: -1 is ambiguous for an empty batch.
+    x = bnp.reshape(planes, (shape[0], shape[1], shape[2] * shape[3]))
     candidates = bnp.stack(
         [
             brightness_matrix(brightness, b),

@@ -9,6 +9,7 @@ from keras_contrastive.layers.augmentation.base import (
     DataLayer,
     check_images_against_value_range,
     check_images_shape,
+    clip_to_finite,
     compile_eagerly,
     run_compiled,
 )
@@ -81,6 +82,10 @@ class RandomApply(DataLayer):
             kept = b.core.cast(images, applied.dtype)
         else:
             kept = b.core.cast(self.layer(images, training=False), applied.dtype)
+        # The kept samples are the input as it is: its +-inf clipped like the
+        # wrapped layer's outputs (finite or NaN, never inf).
+        dtype = keras.backend.standardize_dtype(applied.dtype)
+        kept = clip_to_finite(b, kept, dtype)
         generator = self._get_seed_generator(b._backend)
         if compile_eagerly(b, applied):
             key = ("RandomApply", self.rate, self.compute_dtype)
