@@ -181,3 +181,24 @@ def test_tensors_inside_a_compiled_function_are_not_checked(rng):
 def test_docstring_example():
     result = doctest.testmod(value_range_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# Found by tests/test_fuzz.py: outputs are finite or NaN, never inf.
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_inf_pixels_never_give_inf(rng, name):
+    images = _photo_like(rng, 8).astype("float32")
+    images[0, 2, 3, 1] = np.inf
+    images[1, 4, 4, 0] = -np.inf
+    tensor = keras.ops.convert_to_tensor(images)
+    for training in (True, False):
+        out = to_numpy(FACTORIES[name](seed=1)(tensor, training=training))
+        assert not np.any(np.isinf(out)), (name, training)
+
+
+def test_an_empty_batch_gives_an_empty_batch():
+    from keras_contrastive.layers import RandomColorDistortion
+
+    out = RandomColorDistortion()(np.zeros((0, 8, 8, 3), "uint8"))
+    assert tuple(out.shape) == (0, 8, 8, 3)

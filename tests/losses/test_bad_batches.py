@@ -384,3 +384,38 @@ def test_smallest_temperature_and_largest_scale_stay_finite():
         L.LiftedStructureLoss(margin=1e12),
     ):
         assert np.isfinite(float(_numpy(loss(LABELS, z_b)))), loss.name
+
+
+# ----------------------------------------------------------------------------------
+# Found by tests/test_fuzz.py
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_an_empty_batch_is_a_value_error(name):
+    loss, kind = LOSSES[name]
+    empty = np.zeros((0, D), "float32")
+    args = (np.zeros(0, int), empty) if kind == "label" else (empty, empty)
+    with pytest.raises(ValueError, match=r"must have at least (1 row|2 rows)"):
+        loss(*args)
+
+
+def test_float64_beyond_float32_is_clamped_not_inf():
+    rng = np.random.default_rng(0)
+    z_a, z_b = _pair_inputs(rng)
+    big = z_b.astype("float64") * 1e39  # finite in float64, inf in float32
+    for loss in (L.NTXent(), L.BYOLLoss(), L.SigLIPLoss(), L.BarlowTwinsLoss()):
+        assert np.isfinite(float(_numpy(loss(z_a, big)))), loss.name
+        tensor = keras.ops.convert_to_tensor(big)
+        assert np.isfinite(float(_numpy(loss(z_a, tensor)))), loss.name
+    assert np.isfinite(_numpy(L.triplet_margin(z_a, z_b, big))).all()
+    # inf stays inf, so the loss is NaN.
+    big[0, 0] = np.inf
+    assert np.isnan(float(_numpy(L.NTXent()(z_a, big))))
+
+
+def test_argument_errors_come_from_the_library():
+    with pytest.raises(ValueError, match=r"`reduction` must be one of"):
+        L.NTXent(reduction="max")
+    z = np.ones((N, D))
+    with pytest.raises(ValueError, match=r"`sample_weight` must be None for Barlow"):
+        L.BarlowTwinsLoss()(z, z, sample_weight=np.array(["a"] * N))
