@@ -9,6 +9,12 @@ View-pair losses are called `loss(z_a, z_b)`; label-based metric losses are call
 `loss(labels, embeddings)` (Keras' y_true, y_pred order). Barlow Twins is a
 batch-level loss: its functional form returns one scalar for the batch. See
 docs/losses.md.
+
+Bad batches show: a NaN or inf in any input makes every loss NaN (also where no
+pair is valid), finite inputs of any magnitude give finite losses, a NaN, inf or
+negative `sample_weight` and labels that are not integer class ids are a
+`ValueError` when visible in Python (a NaN loss inside a compiled step), and
+all-zero weights give 0 with zero gradients (docs/losses.md, "Bad batches").
 """
 
 from keras_contrastive.losses.barlow_twins import BarlowTwinsLoss, barlow_twins_loss

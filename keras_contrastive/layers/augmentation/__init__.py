@@ -1,7 +1,9 @@
 """Image augmentation layers with per-sample randomness (see docs/augmentation.md).
 
 The pure maths with given parameters lives in `geometry` and `color`; the layers
-draw the parameters and call it.
+draw the parameters and call it. `check_images_against_value_range` checks NumPy
+images against a `value_range` (16-bit images under (0, 255), uint8 under (0, 1),
+[0, 1] floats under (0, 255)); the layers run it when called on a NumPy batch.
 """
 
 from keras_contrastive.layers.augmentation.base import ImageAugmentationLayer
