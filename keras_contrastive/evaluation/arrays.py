@@ -88,6 +88,18 @@ def check_labels(name, y, num_samples, num_samples_name):
                 "whole-number class labels",
                 shown_as(f"an array holding {y[~whole][0].item()!r}"),
             )
+        if y.size and np.abs(y).max() >= 2.0**63:
+            fail(
+                name,
+                "class labels below 2**63",
+                shown_as(f"an array holding {np.abs(y).max().item()!r}"),
+            )
+    elif y.dtype == np.uint64 and y.size and y.max() >= 2**63:
+        fail(
+            name,
+            "class labels below 2**63",
+            shown_as(f"an array holding {y.max().item()!r}"),
+        )
     elif not np.issubdtype(y.dtype, np.integer):
         fail(f"{name}.dtype", "an integer (class label) dtype", str(y.dtype), TypeError)
     y = y.astype(np.int64)

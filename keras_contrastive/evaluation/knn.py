@@ -54,15 +54,20 @@ def knn_classify(
     prediction(q) = argmax_c  sum_{i in topk(q)} [y_i = c] * exp(s_i / t)
     ```
 
-    Equal totals go to the lowest class index. The votes of one query are all
+    Equal totals go to the lowest label. The votes of one query are all
     scaled by `exp(-max_i s_i / t)` before summing, which leaves the arg-max
     unchanged and keeps small temperatures from overflowing float32.
+
+    Labels may be any non-negative integers (ids such as 10**9 included): they
+    are mapped to contiguous classes (`numpy.unique`) for the vote, whose memory
+    is `batch_size x number of distinct labels`, and the predictions are the
+    original label values.
 
     Args:
         train_embeddings: array of shape `(num_train, dim)`, the labelled memory.
             NumPy array, list or backend tensor.
         train_labels: integer class labels of shape `(num_train,)` or
-            `(num_train, 1)`, values in `[0, num_classes)`.
+            `(num_train, 1)`, values >= 0 (whole-number floats are accepted).
         query_embeddings: array of shape `(num_query, dim)` to classify.
         k: number of neighbours (>= 1). A `k` larger than `num_train` is clamped
             to `num_train` (every training row votes), so a monitor configured
@@ -70,13 +75,16 @@ def knn_classify(
         temperature: `t > 0` in the vote weight `exp(s / t)`; small values
             approach a plain majority of the nearest rows ordered by similarity,
             large values approach an unweighted majority vote.
-        num_classes: number of classes. Defaults to `max(train_labels) + 1`.
+        num_classes: optional: when given, every label must be below it (a
+            `ValueError` otherwise). The vote itself runs over the distinct
+            labels, whatever `num_classes` is.
         batch_size: queries processed at once.
         train_batch_size: training rows compared at once; with more rows than
             this, the top-k is merged chunk by chunk.
 
     Returns:
-        NumPy int64 array of shape `(num_query,)` with the predicted labels.
+        NumPy int64 array of shape `(num_query,)` with the predicted labels
+        (values of `train_labels`).
 
     Example:
 
@@ -94,7 +102,12 @@ def knn_classify(
     )
     k = min(check_positive_int("k", k), train.shape[0])
     temperature = check_positive_number("temperature", temperature)
-    num_classes = resolve_num_classes(num_classes, labels)
+    if num_classes is not None:
+        resolve_num_classes(num_classes, labels)
+    # Contiguous classes 0..C-1 for the vote (C = distinct labels): a label of
+    # 10**9 must not size a 10**9-column vote matrix.
+    classes, class_of_row = np.unique(labels, return_inverse=True)
+    class_of_row = class_of_row.reshape(-1)
     batch_size = check_positive_int("batch_size", batch_size)
     train_batch_size = check_positive_int("train_batch_size", train_batch_size)
     if query.shape[0] == 0:
@@ -108,13 +121,13 @@ def knn_classify(
     predictions = [
         _vote(
             sims[start : start + batch_size].astype(np.float64),
-            labels[positions[start : start + batch_size]],
+            class_of_row[positions[start : start + batch_size]],
             temperature,
-            num_classes,
+            len(classes),
         )
         for start in range(0, len(query), batch_size)
     ]
-    return np.concatenate(predictions).astype(np.int64)
+    return classes[np.concatenate(predictions)].astype(np.int64)
 
 
 def knn_accuracy(

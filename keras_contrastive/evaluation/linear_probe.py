@@ -55,11 +55,17 @@ def linear_probe(
         batch_size: batch size of feature extraction and of classifier training.
         learning_rate: Adam's learning rate.
         weight_decay: decoupled weight decay of the classifier (AdamW when > 0).
-        num_classes: defaults to the largest label in either set plus one.
+        num_classes: the classifier's number of outputs; labels must be below
+            it. By default the distinct labels of both sets, mapped to
+            0..C-1 (the labels themselves when they are 0..C-1).
         verbose: verbosity of the classifier's `fit`.
 
     Returns:
         Test accuracy as a Python float in [0, 1].
+
+    Raises:
+        ValueError: `y_train` holds a single class (any classifier would score
+            1.0), or any of the argument checks fails.
 
     Example:
 
@@ -88,8 +94,23 @@ def linear_probe(
         )
     y_train = check_labels("y_train", y_train, len(train_features), "x_train")
     y_test = check_labels("y_test", y_test, len(test_features), "x_test")
+    present = np.unique(y_train)
+    if len(present) < 2:
+        fail(
+            "y_train",
+            "labels of at least 2 classes",
+            shown_as(f"an array whose every label is {present.tolist()[0]}"),
+            detail="A classifier of one class is always right: its accuracy "
+            "would say nothing about the features",
+        )
     if num_classes is None:
-        num_classes = int(max(y_train.max(), y_test.max())) + 1
+        # The classes present in either set, mapped to 0..C-1 (np.unique): the
+        # same as the labels themselves when they are 0..C-1, and a label of
+        # 10**9 does not make a 10**9-unit classifier.
+        classes = np.unique(np.concatenate([y_train, y_test]))
+        y_train = np.searchsorted(classes, y_train)
+        y_test = np.searchsorted(classes, y_test)
+        num_classes = len(classes)
     num_classes = resolve_num_classes(num_classes, y_train, "y_train")
     resolve_num_classes(num_classes, y_test, "y_test")
 

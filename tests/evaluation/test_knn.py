@@ -202,3 +202,33 @@ def test_bad_shapes_and_labels():
         knn_accuracy(train, labels, train, [0, 1])
     with pytest.raises(ValueError, match=r"`query_embeddings.shape` must be"):
         knn_accuracy(train, labels, np.zeros((0, 4)), [])
+
+
+def test_arbitrary_label_values_are_mapped_to_contiguous_classes(rng, monkeypatch):
+    train, labels, query, query_labels = _problem(rng)
+    reference = knn_classify(train, labels, query, k=15)
+    # A label of 10**9 once sized a (batch, 10**9 + 1) vote matrix (44.7 GiB).
+    ids = np.array([7, 10**9, 42, 3 * 10**12])
+    from keras_contrastive.evaluation import knn
+
+    sizes = []
+    real_vote = knn._vote
+
+    def recording_vote(sims, labels, temperature, num_classes):
+        sizes.append(num_classes)
+        return real_vote(sims, labels, temperature, num_classes)
+
+    monkeypatch.setattr(knn, "_vote", recording_vote)
+    predicted = knn_classify(train, ids[labels], query, k=15)
+    assert sizes == [len(ids)]  # one vote column per distinct label
+    assert predicted.dtype == np.int64
+    np.testing.assert_array_equal(predicted, ids[reference])
+    accuracy = knn_accuracy(train, ids[labels], query, ids[query_labels], k=15)
+    assert accuracy == knn_accuracy(train, labels, query, query_labels, k=15)
+    # Whole-number float ids too; ties still go to the lowest label.
+    as_floats = knn_classify(train, ids[labels].astype("float64"), query, k=15)
+    np.testing.assert_array_equal(as_floats, ids[reference])
+    tie = knn_classify(np.eye(2), [10**9, 5], np.ones((1, 2)), k=2)
+    np.testing.assert_array_equal(tie, [5])
+    with pytest.raises(ValueError, match=r"below 2\*\*63"):
+        knn_classify(np.eye(2), [1e19, 5.0], np.ones((1, 2)), k=2)

@@ -83,3 +83,38 @@ def test_bad_inputs(rng):
         r"\(8\). Received: x_test=inputs whose features have size 3",
     ):
         linear_probe(None, x[:20], y[:20], x[20:, :3], y[20:])
+
+
+def test_one_class_is_a_value_error(rng):
+    x, _ = _separable(rng, num=40)
+    one = np.full(40, 3)
+    message = (
+        r"`y_train` must be labels of at least 2 classes. Received: "
+        r"y_train=an array whose every label is 3"
+    )
+    with pytest.raises(ValueError, match=message):
+        linear_probe(None, x[:30], one[:30], x[30:], one[30:], epochs=1)
+
+
+def test_arbitrary_label_values(rng, monkeypatch):
+    x, y = _separable(rng, num=200)
+    ids = np.array([10**9, 17, 3 * 10**12])
+    sizes = []
+    real_dense = keras.layers.Dense
+
+    def recording_dense(units, *args, **kwargs):
+        sizes.append(units)
+        return real_dense(units, *args, **kwargs)
+
+    monkeypatch.setattr(keras.layers, "Dense", recording_dense)
+    accuracy = linear_probe(
+        None,
+        x[:150],
+        ids[y[:150]],
+        x[150:],
+        ids[y[150:]],
+        epochs=8,
+        batch_size=50,
+        learning_rate=0.05,
+    )
+    assert sizes == [3] and accuracy >= 0.95
