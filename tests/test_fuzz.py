@@ -45,6 +45,7 @@ EXAMPLES = int(os.environ.get("KC_FUZZ_EXAMPLES", "2000"))
 REPORT = os.environ.get("KC_FUZZ_REPORT")
 LIBRARY = os.path.dirname(os.path.abspath(keras_contrastive.__file__))
 NAN, INF = float("nan"), float("inf")
+STARTED = time.time()
 
 # ----------------------------------------------------------------------------------
 # Outcomes
@@ -55,6 +56,17 @@ COUNTS = {}
 
 class MustRaise(Exception):
     pass
+
+
+def _progress(every=5000):
+    """With `KC_FUZZ_REPORT`, a line every `every` examples (a long run that
+    cannot finish still tells how far it got)."""
+    total = sum(c["examples"] for c in COUNTS.values())
+    if REPORT and total % every == 0:
+        with open(REPORT, "a") as f:
+            f.write(
+                f"{BACKEND} progress {total} examples {time.time() - STARTED:.0f}s\n"
+            )
 
 
 def _from_library(error):
@@ -78,6 +90,7 @@ def check_outcome(target, call, bad_input, must_raise=False, nan_policy=False):
     """Runs `call()` and checks its outcome against the rules above."""
     counts = COUNTS.setdefault(target, {"examples": 0, "error": 0, "nan": 0})
     counts["examples"] += 1
+    _progress()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -639,7 +652,6 @@ SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
     print_blob=True,
 )
-STARTED = time.time()
 
 
 def _target_id(target):

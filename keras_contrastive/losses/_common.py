@@ -28,6 +28,7 @@ from keras_contrastive._validation import (
     host_value,
     is_number,
     shown_as,
+    summarize,
 )
 
 # Added to masked logits: exp(-1e9 - max) underflows to exactly 0, yet the value stays
@@ -320,7 +321,11 @@ def check_labels(labels):
     check in the graph). Strings and other non-numeric labels are a ValueError.
     """
     if isinstance(labels, (np.ndarray, np.generic, numbers.Number, list, tuple)):
-        return ops.convert_to_tensor(_host_labels(np.asarray(labels))), None
+        try:
+            host = np.asarray(labels)
+        except (ValueError, TypeError):  # ragged nested lists
+            fail("labels", "an array of integer class ids", summarize(labels))
+        return ops.convert_to_tensor(_host_labels(host)), None
     tensor = ops.convert_to_tensor(labels)
     dtype = keras.backend.standardize_dtype(tensor.dtype)
     if "int" in dtype:  # integer tensors need no value check (no device sync)
