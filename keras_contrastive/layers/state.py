@@ -9,6 +9,8 @@ the optimizer step and read (never back-propagated through) in its forward pass.
 - `MemoryBank`: one row per training example, indexed by its id (Wu et al. 2018).
 """
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -179,6 +181,22 @@ class MemoryBank(StateLayer):
 
     def valid(self, ids):
         return ops.logical_and(ids >= 0, ids < self.num_examples)
+
+    @staticmethod
+    def write_finite_rows(entries, ids, features):
+        """`entries[ids] = features` on NumPy arrays (a refresh of the bank),
+        except rows that are not finite (an image with a NaN): those entries keep
+        their value, with a warning, since a NaN entry would poison every step that
+        draws it as a negative."""
+        finite = np.all(np.isfinite(features), axis=1)
+        entries[ids[finite]] = features[finite]
+        if not np.all(finite):
+            warnings.warn(
+                f"{int(np.sum(~finite))} example(s) embed to non-finite values (NaN "
+                "or inf in their images?); their memory-bank entries were left "
+                f"unchanged. Ids: {ids[~finite][:10].tolist()}",
+                stacklevel=3,
+            )
 
     def lookup(self, ids):
         """The entries of `ids` (out-of-range ids read the nearest valid entry)."""

@@ -56,33 +56,84 @@ def scale_loss(model, loss):
     return model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
 
 
-def _step_applied(model, gradients):
-    """Whether the optimizer applies this step: a scalar bool tensor under a
-    `LossScaleOptimizer` (it skips steps with non-finite gradients), else None."""
-    optimizer = model.optimizer
-    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return None
-    skipped = ops.cast(ops.logical_not(optimizer.check_finite(gradients)), "float32")
-    # One answer on every replica: a non-finite gradient on any replica makes the
-    # all-reduced gradient non-finite, so the optimizer skips everywhere.
-    return ops.equal(distribute.sum_over_replicas(skipped), 0.0)
+def _rows(x):
+    return ops.shape(keras.tree.flatten(x)[0])[0]
 
 
-def _post_step_if_applied(model, outputs, applied):
-    """`model.post_step(outputs)`, its assignments undone if `applied` is False.
+def _all_finite(tensors):
+    finite = [ops.all(ops.isfinite(t)) for t in tensors if t is not None]
+    return ops.all(ops.stack(finite)) if finite else ops.ones((), "bool")
 
-    For graph backends (TensorFlow): snapshot the non-trainable variables, run the
-    update, then keep each new value only where the step was applied. Batch-norm
-    statistics moved in the forward pass are kept, as Keras keeps them.
+
+def _everywhere(flag):
+    """True when `flag` holds on every replica (one answer for all of them)."""
+    missing = ops.cast(ops.logical_not(flag), "float32")
+    return ops.equal(distribute.sum_over_replicas(missing), 0.0)
+
+
+def step_verdict(model, x, loss, gradients):
+    """What the step may keep, as scalar bool tensors in a dict:
+
+    - `counted`: the batch has at least `model.min_batch_size` rows (a final
+      partial batch is not a step);
+    - `bad`: a counted step whose loss (or, without a `LossScaleOptimizer`, a
+      gradient) is not finite: bad data or divergence, skipped and logged;
+    - `update`: keep the optimizer's update (counted and not bad);
+    - `state`: keep `post_step`'s and the forward pass's state updates (also not
+      when a `LossScaleOptimizer` skips a float16 overflow, which it then handles
+      itself by lowering its scale).
+
+    Every replica gets the same answers.
     """
-    if applied is None:
-        model.post_step(outputs)
-        return
-    variables = model.non_trainable_variables
-    before = [ops.copy(v.value) for v in variables]
-    model.post_step(outputs)
+    optimizer = model.optimizer
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    counted = _everywhere(_rows(x) >= model.min_batch_size)
+    finite = ops.all(ops.isfinite(loss))
+    if not loss_scaled:
+        finite = ops.logical_and(finite, _all_finite(gradients))
+    finite = _everywhere(finite)
+    update = ops.logical_and(counted, finite)
+    state = update
+    if loss_scaled:
+        state = ops.logical_and(state, _everywhere(optimizer.check_finite(gradients)))
+    bad = ops.logical_and(counted, ops.logical_not(finite))
+    return {"counted": counted, "bad": bad, "update": update, "state": state}
+
+
+def evaluation_verdict(model, x, loss):
+    """`step_verdict` of an evaluation step (no gradients, nothing applied)."""
+    counted = _everywhere(_rows(x) >= model.min_batch_size)
+    finite = _everywhere(ops.all(ops.isfinite(loss)))
+    update = ops.logical_and(counted, finite)
+    bad = ops.logical_and(counted, ops.logical_not(finite))
+    return {"counted": counted, "bad": bad, "update": update, "state": update}
+
+
+def _too_small(model, x):
+    """True when the batch's static size is below the method's minimum: such a
+    step (a final partial batch) is skipped before anything is traced."""
+    rows = keras.tree.flatten(x)[0].shape[0]
+    return rows is not None and rows < model.min_batch_size
+
+
+def guarded_state(model):
+    """The variables a skipped step puts back: every non-trainable variable but
+    the metrics and the seed generators (random draws move on)."""
+    metrics = {id(v) for v in model.metrics_variables}
+    return [
+        v
+        for v in model.non_trainable_variables
+        if id(v) not in metrics and v.name != "seed_generator_state"
+    ]
+
+
+def _snapshot(variables):
+    return [ops.copy(v.value) for v in variables]
+
+
+def _keep_where(flag, variables, before):
     for variable, old in zip(variables, before):
-        variable.assign(ops.where(applied, variable.value, old))
+        variable.assign(ops.where(flag, variable.value, old))
 
 
 # --------------------------------------------------------------------- TensorFlow
@@ -93,7 +144,16 @@ def tensorflow_train_step(model, data):
 
     x = _unpack_x(model, data)
     _build(model, x)
+    if _too_small(model, x):  # eager, or a static batch size
+        return _metric_logs(model)
     variables = model.trainable_variables
+    # The batch size is dynamic in TF's traced step: a skip is decided in-graph,
+    # so everything the step may change is snapshotted and kept only where the
+    # verdict allows (a tf.cond around `optimizer.apply` would not work under
+    # tf.distribute, whose apply synchronises the replicas).
+    state = guarded_state(model)
+    optimizer_state = variables + list(model.optimizer.variables)
+    state_before, optimizer_before = _snapshot(state), _snapshot(optimizer_state)
     if model.gradient_cache is not None:
         loss, stats, outputs, gradients = model.gradient_cache.tensorflow_gradients(
             model, x, lambda loss: scale_loss(model, loss)
@@ -103,18 +163,22 @@ def tensorflow_train_step(model, data):
             loss, stats, outputs = model.contrastive_step(x, training=True)
             scaled_loss = scale_loss(model, loss)
         gradients = tape.gradient(scaled_loss, variables)
-    applied = _step_applied(model, gradients)
+    verdict = step_verdict(model, x, loss, gradients)
     model.optimizer.apply(gradients, variables)
-    _post_step_if_applied(model, outputs, applied)
-    model.update_contrastive_metrics(loss, stats)
+    model.post_step(outputs)
+    _keep_where(verdict["update"], optimizer_state, optimizer_before)
+    _keep_where(verdict["state"], state, state_before)
+    model.update_contrastive_metrics(loss, stats, verdict)
     return _metric_logs(model)
 
 
 def tensorflow_test_step(model, data):
     x = _unpack_x(model, data)
     _build(model, x)
+    if _too_small(model, x):
+        return _metric_logs(model)
     loss, stats, _ = model.contrastive_step(x, training=False)
-    model.update_contrastive_metrics(loss, stats)
+    model.update_contrastive_metrics(loss, stats, evaluation_verdict(model, x, loss))
     return _metric_logs(model)
 
 
@@ -125,8 +189,13 @@ def torch_train_step(model, data):
     import torch
 
     x = _unpack_x(model, data)
+    if _too_small(model, x):
+        return _metric_logs(model)
     model.zero_grad()
     variables = model.trainable_variables
+    state = guarded_state(model)
+    with torch.no_grad():
+        state_before = _snapshot(state)
     if model.gradient_cache is not None:
         loss, stats, outputs, gradients = model.gradient_cache.torch_gradients(
             model, x, lambda loss: scale_loss(model, loss)
@@ -136,20 +205,29 @@ def torch_train_step(model, data):
         scale_loss(model, loss).backward()
         gradients = [v.value.grad for v in variables]
     with torch.no_grad():
-        applied = _step_applied(model, gradients)
-        model.optimizer.apply(gradients, variables)
-        if applied is None or bool(applied):  # eager: a plain branch
+        verdict = step_verdict(model, x, loss, gradients)
+        # Eager: plain branches.
+        if bool(verdict["update"]):
+            model.optimizer.apply(gradients, variables)
+        if bool(verdict["state"]):
             model.post_step(outputs)
-        model.update_contrastive_metrics(loss.detach(), stats)
+        else:
+            for variable, old in zip(state, state_before):
+                variable.assign(old)
+        model.update_contrastive_metrics(loss.detach(), stats, verdict)
     return _metric_logs(model)
 
 
 def torch_test_step(model, data):
     import torch
 
+    x = _unpack_x(model, data)
+    if _too_small(model, x):
+        return _metric_logs(model)
     with torch.no_grad():
-        loss, stats, _ = model.contrastive_step(_unpack_x(model, data), training=False)
-        model.update_contrastive_metrics(loss, stats)
+        loss, stats, _ = model.contrastive_step(x, training=False)
+        verdict = evaluation_verdict(model, x, loss)
+        model.update_contrastive_metrics(loss, stats, verdict)
     return _metric_logs(model)
 
 
@@ -172,11 +250,17 @@ def assigned_values(scope, variables, old_values):
     return new
 
 
-def _jax_update_metrics(model, metrics_values, loss, stats):
+def _jax_metric_logs(model, metrics_values):
+    mapping = list(zip(model.metrics_variables, metrics_values))
+    logs, _ = run_stateless(mapping, lambda: _metric_logs(model))
+    return logs
+
+
+def _jax_update_metrics(model, metrics_values, loss, stats, verdict=None):
     mapping = list(zip(model.metrics_variables, metrics_values))
 
     def update():
-        model.update_contrastive_metrics(loss, stats)
+        model.update_contrastive_metrics(loss, stats, verdict)
         return _metric_logs(model)
 
     logs, scope = run_stateless(mapping, update)
@@ -188,6 +272,8 @@ def jax_train_step(model, state, data):
 
     trainable, non_trainable, optimizer_values, metrics_values = state
     x = _unpack_x(model, data)
+    if _too_small(model, x):
+        return _jax_metric_logs(model, metrics_values), state
 
     def loss_fn(trainable, non_trainable):
         mapping = list(zip(model.trainable_variables, trainable))
@@ -213,46 +299,62 @@ def jax_train_step(model, state, data):
             scaled_loss, _ = run_stateless(mapping, lambda: scale_loss(model, loss))
             return scaled_loss
 
-        loss, stats, outputs, grads, non_trainable = model.gradient_cache.jax_gradients(
+        loss, stats, outputs, grads, forward_state = model.gradient_cache.jax_gradients(
             model, trainable, non_trainable, x, scaled
         )
     else:
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (_, (loss, stats, outputs, non_trainable)), grads = grad_fn(
+        (_, (loss, stats, outputs, forward_state)), grads = grad_fn(
             trainable, non_trainable
         )
-    applied = _step_applied(model, grads)
-    trainable, optimizer_values = model.optimizer.stateless_apply(
+    verdict = step_verdict(model, x, loss, grads)
+    new_trainable, new_optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, grads, trainable
+    )
+    trainable = _select(verdict["update"], new_trainable, trainable)
+    optimizer_values = _select(
+        verdict["update"], new_optimizer_values, optimizer_values
     )
 
     # Post-step updates see the freshly optimised weights and may assign any
     # non-trainable variable (momentum copy, queue, bank, step counter).
     mapping = list(zip(model.trainable_variables, trainable))
-    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    mapping += list(zip(model.non_trainable_variables, forward_state))
     _, scope = run_stateless(mapping, lambda: model.post_step(outputs))
-    updated = assigned_values(scope, model.non_trainable_variables, non_trainable)
-    if applied is not None:  # a skipped float16 step keeps the old state
-        updated = [
-            old if new is old else ops.where(applied, new, old)
-            for new, old in zip(updated, non_trainable)
-        ]
-    non_trainable = updated
+    updated = assigned_values(scope, model.non_trainable_variables, forward_state)
+    # A skipped step keeps the state from before its forward pass, but for the
+    # seed generators (random draws move on) and the metrics.
+    kept = {id(v) for v in guarded_state(model)}
+    non_trainable = [
+        _select(verdict["state"], [new], [old])[0] if id(v) in kept else new
+        for v, new, old in zip(model.non_trainable_variables, updated, non_trainable)
+    ]
 
-    logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
+    logs, metrics_values = _jax_update_metrics(
+        model, metrics_values, loss, stats, verdict
+    )
     return logs, (trainable, non_trainable, optimizer_values, metrics_values)
+
+
+def _select(flag, new, old):
+    return [o if n is o else ops.where(flag, n, o) for n, o in zip(new, old)]
 
 
 def jax_test_step(model, state, data):
     trainable, non_trainable, metrics_values = state
     x = _unpack_x(model, data)
+    if _too_small(model, x):
+        return _jax_metric_logs(model, metrics_values), state
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     (loss, stats, _), scope = run_stateless(
         mapping, lambda: model.contrastive_step(x, training=False)
     )
     non_trainable = assigned_values(scope, model.non_trainable_variables, non_trainable)
-    logs, metrics_values = _jax_update_metrics(model, metrics_values, loss, stats)
+    verdict = evaluation_verdict(model, x, loss)
+    logs, metrics_values = _jax_update_metrics(
+        model, metrics_values, loss, stats, verdict
+    )
     return logs, (trainable, non_trainable, metrics_values)
 
 

@@ -321,6 +321,7 @@ class CLIP(ContrastiveModel):
     ```
     """
 
+    logged_stats = ("contrastive_accuracy", "embedding_std", "logit_scale")
     #: Every output row depends on its own image and text only (towers without
     #: batch norm).
     supports_gradient_cache = True
@@ -392,7 +393,6 @@ class CLIP(ContrastiveModel):
         )
         self.log_scale = None
         self.logit_bias = None
-        self.scale_tracker = keras.metrics.Mean(name="logit_scale")
         # Inference models sharing the layers, made on first use; kept out of
         # Keras' (and torch's) tracking so that saving sees each layer once.
         object.__setattr__(self, "_embedders", {})
@@ -649,14 +649,6 @@ class CLIP(ContrastiveModel):
             "embedding_std": embedding_std(images),
             "logit_scale": ops.cast(self.logit_scale, "float32"),
         }
-
-    def update_contrastive_metrics(self, loss, stats, *args, **kwargs):
-        super().update_contrastive_metrics(loss, stats, *args, **kwargs)
-        self.scale_tracker.update_state(stats["logit_scale"])
-
-    @property
-    def metrics(self):
-        return super().metrics + [self.scale_tracker]
 
     def call(self, inputs, training=False):
         """Image embeddings of a batch of images, or `(image, text)` embeddings

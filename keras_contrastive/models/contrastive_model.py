@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_contrastive import distribute
-from keras_contrastive._validation import fail
+from keras_contrastive._validation import check_positive_int, fail
 from keras_contrastive.models import backend_steps
 from keras_contrastive.models.fit_data import peek_first_batch
 from keras_contrastive.models.gradient_cache import as_gradient_cache
@@ -59,6 +59,15 @@ class ContrastiveModel(keras.Model):
 
     `call(x)` (and so `predict`) returns the representation, `self.encoder(x)`.
 
+    Bad batches: a training step whose loss or gradients are not finite (a NaN
+    pixel, an exploding loss) applies nothing: no optimizer update, no
+    `post_step`, and the state the forward pass moved (batch-norm statistics) is
+    put back, so nothing non-finite reaches the weights, a queue, a bank or a
+    momentum copy. It logs a NaN loss (so `keras.callbacks.TerminateOnNaN` works)
+    and counts in the logged `skipped_steps`. A batch smaller than
+    `min_batch_size` (a final partial batch) is not a step: nothing is applied and
+    the logged means do not change.
+
     Many devices: under JAX `keras.distribution.DataParallel` the step sees the
     global batch; under a `tf.distribute` strategy (create and compile the model in
     its `scope()`) each replica runs the step on its slice, and
@@ -78,6 +87,9 @@ class ContrastiveModel(keras.Model):
             loss and gradients (Gao et al. 2021), at the activation memory of one
             chunk. Only for methods whose `supports_gradient_cache` is True (their
             `forward_pass` is row-wise); others raise a `ValueError`.
+        max_consecutive_skips: `fit` raises a `FloatingPointError` naming the
+            epoch and batch after this many consecutive steps skipped for a
+            non-finite loss or gradient (see "Bad batches" below).
         **kwargs: standard `keras.Model` arguments (`name`, ...).
 
     Subclasses set `self.encoder` and build every sub-layer in `build`; the default
@@ -95,6 +107,9 @@ class ContrastiveModel(keras.Model):
     #: Plain constructor arguments (numbers, strings), stored as attributes of the
     #: same name and saved as they are by `get_config`.
     config_attributes = ()
+    #: The entries of `compute_contrastive_stats`'s dict, each logged as its mean
+    #: over the epoch's steps (besides `loss` and `skipped_steps`).
+    logged_stats = ("contrastive_accuracy", "embedding_std")
     #: Whether `forward_pass` receives the labels: `(x, y)` instead of `x` (labels
     #: of supervised objectives, e.g. Sentence-BERT's); the model is built from `x`.
     uses_labels = False
@@ -114,7 +129,7 @@ class ContrastiveModel(keras.Model):
                 "and would replace `call` on the torch backend)."
             )
 
-    def __init__(self, gradient_cache=None, **kwargs):
+    def __init__(self, gradient_cache=None, max_consecutive_skips=5, **kwargs):
         super().__init__(**kwargs)
         gradient_cache = as_gradient_cache(gradient_cache)
         if gradient_cache is not None and not self.supports_gradient_cache:
@@ -125,9 +140,12 @@ class ContrastiveModel(keras.Model):
                 gradient_cache,
             )
         self.gradient_cache = gradient_cache
+        self.max_consecutive_skips = check_positive_int(
+            "max_consecutive_skips", max_consecutive_skips
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
-        self.std_tracker = keras.metrics.Mean(name="embedding_std")
+        self.stat_trackers = [keras.metrics.Mean(name=n) for n in self.logged_stats]
+        self.skipped_tracker = keras.metrics.Sum(name="skipped_steps")
 
     # ------------------------------------------------------------ method interface
 
@@ -153,8 +171,9 @@ class ContrastiveModel(keras.Model):
         without its variables); nothing by default."""
 
     def training_callbacks(self):
-        """Callbacks the method adds to every `fit`; none by default."""
-        return []
+        """Callbacks the method adds to every `fit`: the stop after
+        `max_consecutive_skips` non-finite steps in a row."""
+        return [NonFiniteStepGuard(self.max_consecutive_skips)]
 
     # ------------------------------------------------------------ shared machinery
 
@@ -175,14 +194,32 @@ class ContrastiveModel(keras.Model):
             return None
         return ops.cast(ops.sum(ops.stack(regularization)), "float32")
 
-    def update_contrastive_metrics(self, loss, stats):
-        self.loss_tracker.update_state(loss)
-        self.accuracy_tracker.update_state(stats["contrastive_accuracy"])
-        self.std_tracker.update_state(stats["embedding_std"])
+    def update_contrastive_metrics(self, loss, stats, verdict=None):
+        """Adds a step's loss and stats to the epoch's means.
+
+        `verdict` (from the training step's non-finite guard) says whether the
+        step counts (its batch is large enough), whether it was applied, and
+        whether it was skipped for a non-finite loss or gradient: a skipped step
+        logs a NaN loss (so `keras.callbacks.TerminateOnNaN` stops the run) and
+        no stats; a batch too small to count leaves every mean unchanged.
+        """
+        if verdict is None:
+            counted = applied = ops.ones((), "float32")
+            skipped = ops.zeros((), "float32")
+        else:
+            counted, applied, skipped = (
+                ops.cast(verdict[k], "float32") for k in ("counted", "update", "bad")
+            )
+        loss = ops.where(applied > 0, loss, float("nan"))
+        self.loss_tracker.update_state(ops.where(counted > 0, loss, 0.0), counted)
+        for tracker in self.stat_trackers:
+            value = ops.cast(stats[tracker.name], "float32")
+            tracker.update_state(ops.where(applied > 0, value, 0.0), applied)
+        self.skipped_tracker.update_state(skipped)
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.accuracy_tracker, self.std_tracker]
+        return [self.loss_tracker, *self.stat_trackers, self.skipped_tracker]
 
     def train_step(self, *args):
         return backend_steps.TRAIN_STEPS[keras.backend.backend()](self, *args)
@@ -209,6 +246,8 @@ class ContrastiveModel(keras.Model):
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         for key in self.config_attributes:
             config[key] = getattr(self, key)
+        if self.max_consecutive_skips != 5:
+            config["max_consecutive_skips"] = self.max_consecutive_skips
         if self.gradient_cache is not None:
             config["gradient_cache"] = keras.saving.serialize_keras_object(
                 self.gradient_cache
@@ -286,6 +325,7 @@ class ContrastiveModel(keras.Model):
                 self.build_for(sample)
 
     def fit(self, x=None, y=None, batch_size=None, callbacks=None, **kwargs):
+        _check_backups(callbacks)
         self._prepare(x, batch_size)
         callbacks = list(callbacks or []) + self.training_callbacks()
         return super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
@@ -328,3 +368,50 @@ class ContrastiveModel(keras.Model):
         if len(random_keys) == len(states):
             for i, state in enumerate(states):
                 state.assign(np.asarray(store[f"{_RANDOM_STATE_KEY}{i}"]))
+
+
+def _check_backups(callbacks):
+    """Refuses batch-level `BackupAndRestore`: Keras 3 restarts an interrupted
+    epoch from its first batch with the weights of the last batch-level backup,
+    so steps would be trained twice (and queues, banks and momentum copies would
+    not match the uninterrupted run)."""
+    for callback in callbacks or []:
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            if callback.save_freq != "epoch":
+                fail(
+                    "save_freq",
+                    "'epoch' in keras.callbacks.BackupAndRestore for a "
+                    "ContrastiveModel (an epoch interrupted after a batch-level "
+                    "backup would restart from its first batch and train some "
+                    "steps twice; epoch backups resume exactly)",
+                    callback.save_freq,
+                )
+
+
+class NonFiniteStepGuard(keras.callbacks.Callback):
+    """Stops `fit` after `limit` consecutive steps skipped as non-finite.
+
+    Added to every `fit` of a `ContrastiveModel`; reads the logged
+    `skipped_steps` (the epoch's count of skipped steps) after each batch.
+    """
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.previous, self.consecutive = epoch, 0.0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        skipped = float((logs or {}).get("skipped_steps", 0.0))
+        self.consecutive = self.consecutive + 1 if skipped > self.previous else 0
+        self.previous = skipped
+        if self.consecutive >= self.limit:
+            raise FloatingPointError(
+                f"{self.consecutive} consecutive training steps had a non-finite "
+                f"loss or gradient (the last in epoch {self.epoch + 1}, batch "
+                f"{batch + 1}); they were skipped and the model is unchanged by "
+                "them. Check the data for NaN or infinite values and the learning "
+                "rate; `max_consecutive_skips` sets this limit."
+            )

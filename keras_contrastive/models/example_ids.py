@@ -106,16 +106,38 @@ class ExampleIdsInput(ContrastiveModel):
             _, inputs = split_ids(inputs, name="inputs")
         return self.encoder(inputs, training=training)
 
+    def images_of(self, x):
+        return split_ids(x)[1]
+
     def check_fit_data(self, x):
         if isinstance(x, (np.ndarray, dict, tuple, list)):
             ids, _ = split_ids(x)
             if isinstance(ids, (np.ndarray, list, range)):
-                self.check_ids(np.asarray(ids), where="`x`")
-            return
-        batch = _dataset_batch(x)
-        if batch is not None:
-            ids, _ = split_ids(batch)
-            self.check_ids(ops.convert_to_numpy(ids), where="the first batch of `x`")
+                self._check_id_values(np.asarray(ids), where="`x`")
+        else:
+            batch = _dataset_batch(x)
+            if batch is not None:
+                ids, _ = split_ids(batch)
+                ids = ops.convert_to_numpy(ids)
+                self._check_id_values(ids, where="the first batch of `x`")
+        super().check_fit_data(x)
+
+    def _check_id_values(self, ids, where):
+        """Whole numbers (a fractional id would be truncated), then `check_ids`."""
+        if ids.dtype.kind not in "iuf":
+            raise TypeError(
+                f"{where} must hold integer example ids. Received: ids of dtype "
+                f"{ids.dtype}"
+            )
+        if ids.dtype.kind == "f" and ids.size:
+            fractional = ids[~np.isfinite(ids) | (ids != np.round(ids))]
+            if fractional.size:
+                raise ValueError(
+                    f"{where} must hold integer example ids. Received: "
+                    f"{fractional.size} id(s) that are not whole numbers, e.g. "
+                    f"{fractional.flat[0]}"
+                )
+        self.check_ids(ids, where)
 
     def id_arrays(self, data):
         """`(ids, images)` NumPy arrays if `data` holds arrays (not batches)."""

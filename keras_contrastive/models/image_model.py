@@ -1,6 +1,9 @@
 """`ImageContrastiveModel`: what every method on unlabeled images shares."""
 
+import inspect
+
 import keras
+import numpy as np
 
 from keras_contrastive._validation import check_layer, fail
 from keras_contrastive.layers import (
@@ -9,7 +12,14 @@ from keras_contrastive.layers import (
     ProjectionHead,
     SimCLRAugmenter,
 )
+from keras_contrastive.layers.augmentation import check_images_against_value_range
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.models.fit_data import peek_first_batch
+
+# The `value_range` the default augmenter is given.
+_DEFAULT_VALUE_RANGE = (
+    inspect.signature(SimCLRAugmenter).parameters["value_range"].default
+)
 
 
 def check_image_batch(shape, channels=None, name="images"):
@@ -63,7 +73,10 @@ class ImageContrastiveModel(ContrastiveModel):
       `projection_dim` are then known, and a method adds its own state (momentum
       copies, queues) by overriding `build` after `super().build(input_shape)`;
     - the checks: an image batch of rank 4 (RGB when the default augmenter is
-      used) and an encoder returning (batch, features).
+      used) and an encoder returning (batch, features); before `fit` / `evaluate`
+      compile, the images (arrays, or a dataset's first batch) are checked
+      against the augmenter's `value_range` (`check_images_against_value_range`:
+      16-bit images, or a range that would clip most pixels, are a ValueError).
 
     A method's `forward_pass` then reads `views = self.augment(x)`,
     `features = self.encode(view, training)`, `z = self.project(view, training)`.
@@ -119,6 +132,29 @@ class ImageContrastiveModel(ContrastiveModel):
 
     def default_augmenter(self, image_shape):
         return SimCLRAugmenter(image_size=tuple(image_shape[1:3]))
+
+    # ------------------------------------------------------------ checks
+
+    def images_of(self, x):
+        """The images of a model input (all of it by default)."""
+        return x
+
+    def check_fit_data(self, x):
+        super().check_fit_data(x)
+        if self.augmenter is None:
+            value_range = _DEFAULT_VALUE_RANGE
+        else:
+            value_range = getattr(self.augmenter, "value_range", None)
+        if value_range is None or x is None:
+            return
+        if not isinstance(x, (np.ndarray, dict, tuple, list)):
+            x = peek_first_batch(x)  # a dataset: its first batch
+            if x is None:
+                return
+        # Non-finite pixels are the step's to skip (see `ContrastiveModel`).
+        check_images_against_value_range(
+            self.images_of(x), value_range, allow_non_finite=True
+        )
 
     # ------------------------------------------------------------ build
 

@@ -160,7 +160,7 @@ class MemoryBankModel(ExampleIdsInput, ImageContrastiveModel):
         return {**super().get_config(), "loss": self.loss_type}
 
     def training_callbacks(self):
-        return [_InvalidIdGuard()]
+        return [*super().training_callbacks(), _InvalidIdGuard()]
 
     # ------------------------------------------------------------------ forward
 
@@ -276,14 +276,16 @@ class MemoryBankModel(ExampleIdsInput, ImageContrastiveModel):
             ids, images = arrays
             self.check_ids(ids, where="the refresh data")
             # `predict` compiles the embedding once and shows its progress bar.
-            bank[ids] = embedder.predict(images, batch_size=batch_size, verbose=verbose)
+            features = embedder.predict(images, batch_size=batch_size, verbose=verbose)
+            MemoryBank.write_finite_rows(bank, ids, features)
             written.append(ids)
         else:
             count = len(data) if hasattr(data, "__len__") else None
             bar = keras.utils.Progbar(count, verbose=verbose, unit_name="batch")
             for index, (ids, images) in enumerate(self.id_batches(data)):
                 self.check_ids(ids, where="the refresh data")
-                bank[ids] = ops.convert_to_numpy(embedder.predict_on_batch(images))
+                features = ops.convert_to_numpy(embedder.predict_on_batch(images))
+                MemoryBank.write_finite_rows(bank, ids, features)
                 written.append(ids)
                 bar.update(index + 1)
         self.memory_bank.entries.assign(bank)

@@ -87,7 +87,13 @@ def test_three_steps_and_metrics(rng):
     )
     np.testing.assert_allclose(history.history["loss"][0], np.mean(losses), rtol=1e-4)
     assert float(keras.ops.convert_to_numpy(model.post_steps)) == 3.0
-    assert set(history.history) == {"loss", "contrastive_accuracy", "embedding_std"}
+    assert set(history.history) == {
+        "loss",
+        "contrastive_accuracy",
+        "embedding_std",
+        "skipped_steps",
+    }
+    assert history.history["skipped_steps"] == [0.0]
 
 
 def test_evaluate_reports_loss_without_updating(rng):
@@ -121,12 +127,13 @@ def test_batch_of_one_is_rejected(rng):
         model.fit(x[:1], verbose=0)
 
 
-def test_post_step_skipped_with_the_step_it_follows(rng):
-    # A LossScaleOptimizer skips a step whose gradients are not finite (the float16
-    # overflow case); post_step must not run for it: a queue or bank would store
-    # that step's non-finite outputs for good.
+def test_a_non_finite_step_applies_nothing(rng):
+    # One inf in the first batch: its loss and gradients are not finite. The
+    # step is skipped whole (no update, no post_step, even a LossScaleOptimizer's
+    # scale is left alone: bad data is not a float16 overflow), logs a NaN loss
+    # and counts in `skipped_steps`.
     x = rng.normal(size=(8, 4)).astype("float32")
-    x[1, 2] = np.inf  # the first batch's loss and gradients are not finite
+    x[1, 2] = np.inf
     model = ToyMethod()
     optimizer = keras.optimizers.LossScaleOptimizer(
         keras.optimizers.SGD(learning_rate=0.1), initial_scale=2.0**4
@@ -134,13 +141,36 @@ def test_post_step_skipped_with_the_step_it_follows(rng):
     model.compile(optimizer=optimizer)
     model.build(x.shape)
     w0 = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
-    model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    history = model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
     # Only the second batch was applied: one SGD step from w0, one post_step.
     _, grad = _numpy_loss_and_grad(x[4:].astype("float64"), w0, 0.5)
     w1 = keras.ops.convert_to_numpy(model.encoder.kernel)
     np.testing.assert_allclose(w1, w0 - 0.1 * grad, rtol=1e-4, atol=1e-5)
-    assert float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)) == 2.0**3
+    assert float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)) == 2.0**4
     assert float(keras.ops.convert_to_numpy(model.post_steps)) == 1.0
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(model.kernel_after_step), w1, rtol=1e-6
     )
+    assert history.history["skipped_steps"] == [1.0]
+    assert np.isnan(history.history["loss"][0])
+
+
+def test_post_step_skipped_with_a_float16_overflow_step(rng):
+    # A finite loss whose float16 gradients overflow: the LossScaleOptimizer
+    # skips the update and halves its scale; post_step must not run (a queue or
+    # bank would keep that step's outputs); it is not a bad-data skip.
+    keras.config.set_dtype_policy("mixed_float16")
+    x = rng.normal(size=(8, 4)).astype("float32")
+    model = ToyMethod()
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(learning_rate=0.1), initial_scale=2.0**30
+    )
+    model.compile(optimizer=optimizer)
+    model.build(x.shape)
+    w0 = keras.ops.convert_to_numpy(model.encoder.kernel)
+    history = model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.encoder.kernel), w0)
+    assert float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)) == 2.0**28
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 0.0
+    assert history.history["skipped_steps"] == [0.0]
+    assert np.isfinite(history.history["loss"][0])

@@ -35,7 +35,9 @@ MAX_VALUES = 1 << 22
 _WARNED = set()
 
 
-def check_images_against_value_range(images, value_range, name="x"):
+def check_images_against_value_range(
+    images, value_range, name="x", allow_non_finite=False
+):
     """Raises or warns when `images` do not fit `value_range` (in Python, NumPy).
 
     Checks, on the values of `images` (a NumPy array or anything whose values are
@@ -50,8 +52,9 @@ def check_images_against_value_range(images, value_range, name="x"):
     - float images inside [0, 1] under a `value_range` at least 10 wide (e.g.
       `(0, 255)`): a warning, given once per process, naming `value_range` (the
       augmentations would work on nearly black images);
-    - NaN or inf values: a `ValueError` naming `name`; a non-numeric or boolean
-      dtype: a `TypeError`.
+    - NaN or inf values: a `ValueError` naming `name` (unless `allow_non_finite`,
+      which judges the finite values only); a non-numeric or boolean dtype: a
+      `TypeError`.
 
     Values within 2% of the range's width outside it are not counted (resampling
     round-off). Large arrays are checked on at most 4M values (whole images,
@@ -62,6 +65,8 @@ def check_images_against_value_range(images, value_range, name="x"):
         images: a batch of images, or one image.
         value_range: the augmenter's `(low, high)`.
         name: how the images are named in messages (`fit`'s `x` by default).
+        allow_non_finite: whether NaN and inf are left to the caller (a model's
+            `fit`, whose step skips a batch with a non-finite loss).
 
     Returns:
         None.
@@ -102,8 +107,13 @@ def check_images_against_value_range(images, value_range, name="x"):
         )
     sample = _sample(array)
     if dtype.kind == "f":
-        bad = sample.size - np.count_nonzero(np.isfinite(sample))
-        if bad:
+        finite = np.isfinite(sample)
+        bad = sample.size - np.count_nonzero(finite)
+        if bad and allow_non_finite:
+            sample = sample[finite]
+            if not sample.size:
+                return
+        elif bad:
             fail(
                 name,
                 "free of NaN and inf",
