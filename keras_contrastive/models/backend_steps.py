@@ -9,11 +9,13 @@ backend's own idiom:
 2. gradients of the (optimizer-scaled) loss with respect to the trainable variables;
 3. `optimizer.apply`;
 4. `model.post_step(outputs)`: the method's state updates after the optimizer
-   (momentum copies, queues), run with the *new* weights and this step's outputs,
-   and only when the optimizer applied the step (a `LossScaleOptimizer` skips a
-   float16 step whose gradients are not finite: its keys or features must not
-   enter a queue or bank);
+   (momentum copies, queues), run with the *new* weights and this step's outputs;
 5. metric updates; the logs returned are the results of `model.metrics`.
+
+The non-finite guard (`step_verdict`) decides what of 3-4 is kept: a step whose
+loss or gradients are not finite keeps no update, no `post_step` and no state of
+its forward pass (batch-norm statistics), logs a NaN loss and counts as skipped;
+a batch below `model.min_batch_size` is not a step at all.
 
 On JAX the step is a pure function of the state tuple that `jax.jit` compiles, so
 every part runs inside a `StatelessScope` mapping variables to the values being
