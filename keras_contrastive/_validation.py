@@ -158,6 +158,8 @@ def check_pair(name, value, minimum=None, maximum=None, allow_scalar=False):
         pair = (float(value[0]), float(value[1]))
     else:
         fail(name, expectation, value)
+    if not all(math.isfinite(v) for v in pair):
+        fail(name, "a pair of finite numbers", value)
     if pair[0] > pair[1]:
         fail(name, "a pair with low <= high", value)
     if minimum is not None and pair[0] < minimum:

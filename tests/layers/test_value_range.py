@@ -202,3 +202,24 @@ def test_an_empty_batch_gives_an_empty_batch():
 
     out = RandomColorDistortion()(np.zeros((0, 8, 8, 3), "uint8"))
     assert tuple(out.shape) == (0, 8, 8, 3)
+
+
+# Found by the 100,000-example fuzz run: a NaN bound of `value_range` was accepted,
+# and colour maths on values near float32's largest overflowed to NaN.
+
+
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "apply"])  # no range
+@pytest.mark.parametrize("bad", [(0, float("nan")), (float("-inf"), 255)])
+def test_a_non_finite_value_range_is_refused(name, bad):
+    with pytest.raises(ValueError, match="`value_range` must be a pair of finite"):
+        FACTORIES[name](value_range=bad)
+
+
+@pytest.mark.parametrize("name", ["color", "simclr"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_huge_finite_pixels_give_finite_colours(name, dtype):
+    images = np.random.default_rng(0).uniform(1e35, 1e38, (4, 16, 16, 3))
+    layer = FACTORIES[name](value_range=(0, 1), seed=1)
+    out = layer(keras.ops.convert_to_tensor(images.astype("float32"), dtype=dtype))
+    out = to_numpy(keras.ops.cast(out, "float32"))
+    assert np.all(np.isfinite(out)) and out.min() >= 0 and out.max() <= 1

@@ -67,7 +67,10 @@ class RandomColorDistortion(ImageAugmentationLayer):
         params = color.sample_color_params(
             u, self.strength, self.jitter_rate, self.grayscale_rate, backend=b
         )
-        x = color.color_distort(self.to_unit(images), backend=b, **params)
+        # Clipped first: the colour maths of values far outside the range (1e37
+        # under (0, 1)) would overflow to inf - inf = NaN.
+        x = b.numpy.clip(self.to_unit(images), 0.0, 1.0)
+        x = color.color_distort(x, backend=b, **params)
         return self.from_unit(x)
 
     def augmentation_config(self):

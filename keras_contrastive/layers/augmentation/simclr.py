@@ -112,7 +112,8 @@ class SimCLRAugmenter(ImageAugmentationLayer):
         x = geometry.to_planes(images, b)
         x = geometry.crop_and_resize_planes(x, boxes, self.image_size, flip, b)
 
-        x = self.to_unit(x)
+        # Clipped first, as in RandomColorDistortion (no overflow to NaN).
+        x = b.numpy.clip(self.to_unit(x), 0.0, 1.0)
         start = crop_columns + 1
         params = color.sample_color_params(
             u[:, start : start + color.COLOR_UNIFORMS],
