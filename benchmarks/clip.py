@@ -29,7 +29,6 @@ The machine's other load changes absolute times: compare ratios within a run.
 """
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess
@@ -41,29 +40,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # Run from a checkout without `pip install -e .`.
 
+from _memory import reset_peak, status_kib  # noqa: E402  (benchmarks/)
+
 DIM = 512
 TOKENS, VOCABULARY = 16, 1000
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak():
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 # ------------------------------------------------------------------ step
@@ -210,14 +190,14 @@ def loss_child(name, n, repeats):
     y = rng.normal(size=(n, DIM)).astype("float32")
     run = runner(loss_function(name), x, y)
     run()  # compiles
-    _reset_peak()
-    base = _status_kib("VmRSS")
+    reset_peak()
+    base = status_kib("VmRSS")
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     return {
         "name": name,
         "n": n,

@@ -27,7 +27,6 @@ included).
 """
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess
@@ -39,38 +38,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # Run from a checkout without `pip install -e .`.
 
+from _memory import reset_peak, status_kib  # noqa: E402  (benchmarks/)
+
 SIZE = 32
 CONFIGS = (  # (label, batch size, chunk size or None)
     ("plain 256", 256, None),
     ("cached 4096 / 256", 4096, 256),
     ("plain 4096", 4096, None),
 )
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak():
-    """Resets VmHWM to the current RSS; False where the kernel does not allow it.
-
-    Memory freed after the warm-up step stays resident in malloc's arenas and would
-    hide the next steps' needs: `malloc_trim` hands it back to the kernel first.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def build_model(chunk_size):
@@ -107,20 +82,20 @@ def child(batch_size, chunk_size, steps):
     x = np.random.default_rng(0).integers(0, 256, (batch_size, SIZE, SIZE, 3))
     x = x.astype("uint8")
     model = build_model(chunk_size)
-    built_kib = _status_kib("VmRSS")
+    built_kib = status_kib("VmRSS")
     start = time.perf_counter()
     model.train_on_batch(x)  # compiles
     first = time.perf_counter() - start
-    first_peak_kib = _status_kib("VmHWM")
-    exact = _reset_peak()
-    base_kib = _status_kib("VmRSS")
+    first_peak_kib = status_kib("VmHWM")
+    exact = reset_peak()
+    base_kib = status_kib("VmRSS")
     times, losses = [], []
     for _ in range(steps):
         start = time.perf_counter()
         logs = model.train_on_batch(x, return_dict=True)
         losses.append(float(logs["loss"]))
         times.append(time.perf_counter() - start)
-    peak_kib = _status_kib("VmHWM")
+    peak_kib = status_kib("VmHWM")
     print(
         json.dumps(
             {
