@@ -17,12 +17,11 @@ EXAMPLES = {
 }
 
 
-@pytest.mark.skipif(BACKEND not in EXAMPLES, reason="no distributed example")
-def test_distributed_example_trains_and_saves(tmp_path):
-    output = tmp_path / "encoder.keras"
-    args = "--virtual-devices 2 --epochs 1 --limit 64 --global-batch-size 32"
+def run_example(script, *args):
+    """Runs `python script *args` from the project root on this backend; returns
+    its stdout after checking it exited cleanly."""
     result = subprocess.run(
-        [sys.executable, EXAMPLES[BACKEND], *args.split(), "--output", str(output)],
+        [sys.executable, script, *map(str, args)],
         cwd=ROOT,
         env=dict(os.environ, KERAS_BACKEND=BACKEND),
         capture_output=True,
@@ -30,9 +29,17 @@ def test_distributed_example_trains_and_saves(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert re.search(r"2 replica|2 cpu device", result.stdout), result.stdout
-    loss = float(re.search(r"final loss (\S+)", result.stdout).group(1))
-    assert 0.0 < loss < 10.0, result.stdout
+    return result.stdout
+
+
+@pytest.mark.skipif(BACKEND not in EXAMPLES, reason="no distributed example")
+def test_distributed_example_trains_and_saves(tmp_path):
+    output = tmp_path / "encoder.keras"
+    args = "--virtual-devices 2 --epochs 1 --limit 64 --global-batch-size 32"
+    stdout = run_example(EXAMPLES[BACKEND], *args.split(), "--output", output)
+    assert re.search(r"2 replica|2 cpu device", stdout), stdout
+    loss = float(re.search(r"final loss (\S+)", stdout).group(1))
+    assert 0.0 < loss < 10.0, stdout
     encoder = keras.saving.load_model(output)
     assert encoder.output_shape[-1] > 0
 
@@ -53,24 +60,14 @@ def _stsb_and_minilm():
 )
 def test_sbert_example_fine_tunes_searches_and_saves(tmp_path):
     output = tmp_path / "minilm_stsb.keras"
-    result = subprocess.run(
-        [sys.executable, "examples/sbert_stsb.py", "--quick", "--output", str(output)],
-        cwd=ROOT,
-        env=dict(os.environ, KERAS_BACKEND=BACKEND),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    figures = dict(
-        re.findall(r"^(spearman_\w+|train_seconds)=(\S+)$", result.stdout, re.M)
-    )
+    stdout = run_example("examples/sbert_stsb.py", "--quick", "--output", output)
+    figures = dict(re.findall(r"^(spearman_\w+|train_seconds)=(\S+)$", stdout, re.M))
     before, after = float(figures["spearman_before"]), float(figures["spearman_after"])
     # all-MiniLM-L6-v2 already ranks STS-B well; 8 steps at 2e-5 must not undo it.
-    assert before > 80.0, result.stdout
-    assert after > before - 5.0, result.stdout
-    assert "query: A man is playing a guitar." in result.stdout
-    assert "most similar dev sentences:" in result.stdout
+    assert before > 80.0, stdout
+    assert after > before - 5.0, stdout
+    assert "query: A man is playing a guitar." in stdout
+    assert "most similar dev sentences:" in stdout
     from keras_contrastive.text import SentenceEncoder
 
     encoder = keras.saving.load_model(output)
@@ -85,24 +82,10 @@ def test_clip_example_runs_quickly(tmp_path):
     import json
 
     output = tmp_path / "clip.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "examples/clip_cifar10.py",
-            "--quick",
-            "--data",
-            "sample",
-            "--output",
-            str(output),
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, KERAS_BACKEND=BACKEND),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    stdout = run_example(
+        "examples/clip_cifar10.py", "--quick", "--data", "sample", "--output", output
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "zero-shot accuracy" in result.stdout, result.stdout
+    assert "zero-shot accuracy" in stdout, stdout
     runs = json.loads(output.read_text())["runs"]
     assert [run["loss"] for run in runs] == ["softmax", "sigmoid"]
     for run in runs:
