@@ -18,9 +18,17 @@ import json
 
 import keras
 import numpy as np
-from keras.src.layers.preprocessing.data_layer import DataLayer
-from keras.src.utils import jax_utils
-from keras.src.utils.backend_utils import DynamicBackend
+
+try:
+    from keras.src.layers.preprocessing.data_layer import DataLayer
+    from keras.src.utils import jax_utils
+    from keras.src.utils.backend_utils import DynamicBackend
+except ImportError as error:  # a Keras release moved one of its internals
+    raise ImportError(
+        "keras_contrastive's image layers need Keras internals that Keras "
+        f"{keras.__version__} does not have where expected ({error}). Install the "
+        'Keras versions keras_contrastive supports: pip install "keras>=3.15,<3.16"'
+    ) from error
 
 from keras_contrastive._validation import check_pair, check_seed, fail
 from keras_contrastive.distribute import replica_seed
