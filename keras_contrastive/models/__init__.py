@@ -10,6 +10,7 @@ from keras_contrastive.models.barlow_twins import BarlowTwins
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.clip import CLIP, ImageTextPairs
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.models.cpc import CPC
 from keras_contrastive.models.example_ids import ExampleIdsInput
 from keras_contrastive.models.gradient_cache import ChunkSize, GradientCache
 from keras_contrastive.models.image_model import ImageContrastiveModel
@@ -27,6 +28,7 @@ __all__ = [
     "BYOL",
     "BarlowTwins",
     "CLIP",
+    "CPC",
     "ChunkSize",
     "ContrastiveModel",
     "ExampleIdsInput",

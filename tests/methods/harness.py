@@ -18,6 +18,7 @@ from keras_contrastive.layers import PredictionHead, ProjectionHead
 from keras_contrastive.models import (
     BYOL,
     CLIP,
+    CPC,
     NNCLR,
     SBERT,
     BarlowTwins,
@@ -487,3 +488,57 @@ def flip_and_noise():
     return keras.Sequential(
         [keras.layers.RandomFlip(seed=1), keras.layers.GaussianNoise(0.5, seed=2)]
     )
+
+
+# -------------------------------------------------------------------- sequences
+
+#: Steps and features of the harness's sequences (CPC).
+SEQUENCE_STEPS, SEQUENCE_FEATURES = 6, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceMethod(Method):
+    """A harness entry for a method on sequences `(batch, steps, features)` (CPC).
+
+    Its encoder maps each step to `DIM` features (a per-step linear map when
+    `linear`, else a 1-D convolution); steps are left unknown in the encoder's
+    input, so sequences too short for the method reach its own check.
+    """
+
+    def model(self, augmenter=None, linear=False, encoder=None):
+        if encoder is None:
+            step = (
+                keras.layers.Dense(DIM, use_bias=False)
+                if linear
+                else keras.layers.Conv1D(DIM, 2, padding="same", activation="relu")
+            )
+            encoder = keras.Sequential([keras.Input((None, SEQUENCE_FEATURES)), step])
+        return self.make(encoder, augmenter, linear)
+
+    def data(self, n=NUM_EXAMPLES, seed=0, dtype="float32", **image_arguments):
+        rng = np.random.default_rng(seed)
+        shape = (n, SEQUENCE_STEPS, SEQUENCE_FEATURES)
+        return rng.normal(size=shape).astype(dtype)
+
+    def bad_inputs(self):
+        short = self.data()[:, :2]
+        return [(short, None, ValueError, "`prediction_steps` must be smaller")]
+
+
+METHODS["cpc"] = SequenceMethod(
+    lambda encoder, augmenter, linear: CPC(
+        encoder, keras.layers.GRU(DIM, return_sequences=True), prediction_steps=2
+    ),
+    bad_arguments=(
+        (
+            lambda: CPC(keras.layers.Dense(2), prediction_steps=0),
+            ValueError,
+            "`prediction_steps`",
+        ),
+        (
+            lambda: CPC(keras.layers.Dense(2), context_network="gru"),
+            TypeError,
+            "`context_network`",
+        ),
+    ),
+)
