@@ -21,7 +21,9 @@ Two parts:
    (`/proc/self/clear_refs`) and reports the median time of `--repeats` calls
    and the peak resident memory above the memory before them (what a call needs:
    the N x N matrices, 1 GiB per float32 copy at N = 16,384). Allocators that keep
-   freed memory understate that figure. Functions are jitted on JAX, wrapped in
+   freed memory understate that figure (JAX's CPU allocator does): on JAX the
+  table adds XLA's own count of the compiled call's scratch buffers
+  (`memory_analysis().temp_size_in_bytes`). Functions are jitted on JAX, wrapped in
    `tf.function` on TensorFlow and run eagerly on PyTorch (as in
    benchmarks/losses.py).
 
@@ -182,7 +184,18 @@ def runner(fn, x, y):
     return run
 
 
+def xla_temp_mib(fn, x, y):
+    """XLA's own count of the compiled call's scratch memory (JAX): exact where
+    the RSS reading is not (JAX's CPU allocator keeps its buffers)."""
+    import jax
+
+    step = jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))
+    analysis = step.lower(x, y).compile().memory_analysis()
+    return None if analysis is None else analysis.temp_size_in_bytes / 2**20
+
+
 def loss_child(name, n, repeats):
+    import keras
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -190,6 +203,9 @@ def loss_child(name, n, repeats):
     y = rng.normal(size=(n, DIM)).astype("float32")
     run = runner(loss_function(name), x, y)
     run()  # compiles
+    planned = None
+    if keras.backend.backend() == "jax":
+        planned = xla_temp_mib(loss_function(name), x, y)
     reset_peak()
     base = status_kib("VmRSS")
     times = []
@@ -204,6 +220,7 @@ def loss_child(name, n, repeats):
         "ms": float(np.median(times)) * 1e3,
         "best_ms": float(np.min(times)) * 1e3,
         "peak_mib": (peak - base) / 1024,
+        "xla_temp_mib": planned,
     }
 
 
@@ -246,7 +263,10 @@ def main():
             )
     if args.part in ("losses", "all"):
         print(f"backend {backend}: losses, forward + backward, d = {DIM}")
-        print(f"  {'N':>6} {'loss':<8}{'ms':>10}{'x floor':>9}{'peak MiB':>10}")
+        print(
+            f"  {'N':>6} {'loss':<8}{'ms':>10}{'x floor':>9}{'peak MiB':>10}"
+            f"{'XLA temp MiB':>14}"
+        )
         for n in [int(s) for s in args.sizes.split(",")]:
             floor = None
             for name in ("floor", "softmax", "sigmoid"):
@@ -260,7 +280,12 @@ def main():
                 ratio = row["ms"] / floor if floor else float("nan")
                 print(
                     f"  {n:>6} {name:<8}{row['ms']:>10.0f}{ratio:>9.2f}"
-                    f"{row['peak_mib']:>10.0f}",
+                    f"{row['peak_mib']:>10.0f}"
+                    + (
+                        f"{row['xla_temp_mib']:>14.0f}"
+                        if row.get("xla_temp_mib") is not None
+                        else ""
+                    ),
                     flush=True,
                 )
 
