@@ -5,11 +5,12 @@
 
 Every training step of `ContrastiveModel` checks its loss and gradients and keeps
 nothing of a non-finite step (see `keras_contrastive.models.backend_steps`): it
-snapshots the state a skipped step puts back (on TensorFlow also the weights and
-the optimizer's slots, since its skip is decided in-graph), computes the verdict
-(one `isfinite` reduction per gradient, agreed across replicas) and selects the
-kept values. The reference is the same step with that work removed (the verdict a
-constant "apply", no snapshot, no selection), run in a separate process of the same
+snapshots the state a skipped step puts back, computes the verdict (one `isfinite`
+reduction per gradient, agreed across replicas) and keeps the values it allows
+(JAX: a select; TensorFlow on one device: a `tf.cond` around the optimizer's update
+and `post_step`; torch: a Python branch). The reference is the same step with that
+work removed (the verdict a constant "apply", no snapshot, no selection, no
+branch), run in a separate process of the same
 invocation: `--variant unguarded` patches `backend_steps` before anything is traced.
 
 Models: SimCLR and MoCo (queue and momentum copies are guarded state) on the
@@ -53,6 +54,7 @@ def remove_guard():
     backend_steps._snapshot = lambda variables: [None] * len(variables)
     backend_steps._keep_where = lambda flag, variables, before: None
     backend_steps._select = lambda flag, new, old: list(new)
+    backend_steps._branch = lambda flag, keep, otherwise: keep()
 
 
 def time_steps(model_name, variant, steps, batch):

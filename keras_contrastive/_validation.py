@@ -287,6 +287,32 @@ def shown_as(text):
     return _Shown(str(text))
 
 
+def check_whole_numbers(name, array, expectation, dtype_error=ValueError, detail=""):
+    """Checks that a NumPy array holds integers, or floats that are whole numbers.
+
+    For ids and class labels, which a float array may carry but a cast to int would
+    truncate silently. Raises `dtype_error` for any other dtype (strings, bools,
+    objects), ValueError for a fractional, NaN or inf value; both messages start
+    "`name` must be <expectation>".
+    """
+    if array.dtype.kind not in "iuf":
+        fail(
+            name,
+            expectation,
+            shown_as(f"an array of dtype {array.dtype}"),
+            error=dtype_error,
+            detail=detail,
+        )
+    if array.dtype.kind == "f" and array.size:
+        whole = np.isfinite(array) & (array == np.round(array))
+        if not np.all(whole):
+            fail(
+                name,
+                f"{expectation} (whole numbers)",
+                shown_as(f"an array holding {array[~whole].flat[0].item()!r}"),
+            )
+
+
 def summarize(value, limit=80):
     """`value` itself when its repr is short, else a short `shown_as` description.
 

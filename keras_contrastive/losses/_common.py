@@ -23,6 +23,7 @@ from keras import ops
 from keras_contrastive._validation import (
     check_number,
     check_positive_number,
+    check_whole_numbers,
     fail,
     fail_shapes,
     host_value,
@@ -282,25 +283,15 @@ _INT32 = (-(2**31), 2**31 - 1)
 
 def _host_labels(host):
     """Checks NumPy labels and returns them as int32."""
-    kind = host.dtype.kind
-    if kind not in "iuf":
-        fail(
-            "labels",
-            "integer class ids",
-            shown_as(f"an array of dtype {host.dtype}"),
-            detail="Map other labels to ids first, e.g. with "
-            "`numpy.unique(labels, return_inverse=True)[1]`",
-        )
+    check_whole_numbers(
+        "labels",
+        host,
+        "integer class ids",
+        detail="Map other labels to ids first, e.g. with "
+        "`numpy.unique(labels, return_inverse=True)[1]`",
+    )
     if host.size == 0:
         return host.astype(np.int32)
-    if kind == "f":
-        whole = np.isfinite(host) & (host == np.round(host))
-        if not np.all(whole):
-            fail(
-                "labels",
-                "integer class ids (whole numbers)",
-                shown_as(f"an array holding {host[~whole].flat[0].item()!r}"),
-            )
     low, high = host.min(), host.max()
     if low < _INT32[0] or high > _INT32[1]:
         fail(

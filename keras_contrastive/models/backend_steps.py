@@ -89,26 +89,27 @@ def step_verdict(model, x, loss, gradients):
     """
     optimizer = model.optimizer
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    counted = _everywhere(_rows(x) >= model.min_batch_size)
     finite = ops.all(ops.isfinite(loss))
-    if not loss_scaled:
-        finite = ops.logical_and(finite, _all_finite(gradients))
-    finite = _everywhere(finite)
-    update = ops.logical_and(counted, finite)
-    state = update
     if loss_scaled:
-        state = ops.logical_and(state, _everywhere(optimizer.check_finite(gradients)))
-    bad = ops.logical_and(counted, ops.logical_not(finite))
-    return {"counted": counted, "bad": bad, "update": update, "state": state}
+        state_ok = _everywhere(optimizer.check_finite(gradients))
+        return _verdict(model, x, finite, state_ok)
+    return _verdict(model, x, ops.logical_and(finite, _all_finite(gradients)))
 
 
 def evaluation_verdict(model, x, loss):
     """`step_verdict` of an evaluation step (no gradients, nothing applied)."""
+    return _verdict(model, x, ops.all(ops.isfinite(loss)))
+
+
+def _verdict(model, x, finite, state_ok=None):
+    """The verdict dict from this replica's `finite` flag; `state_ok`, agreed
+    across replicas already, further restricts `state`."""
     counted = _everywhere(_rows(x) >= model.min_batch_size)
-    finite = _everywhere(ops.all(ops.isfinite(loss)))
+    finite = _everywhere(finite)
     update = ops.logical_and(counted, finite)
+    state = update if state_ok is None else ops.logical_and(update, state_ok)
     bad = ops.logical_and(counted, ops.logical_not(finite))
-    return {"counted": counted, "bad": bad, "update": update, "state": update}
+    return {"counted": counted, "bad": bad, "update": update, "state": state}
 
 
 def _too_small(model, x):
@@ -149,13 +150,9 @@ def tensorflow_train_step(model, data):
     if _too_small(model, x):  # eager, or a static batch size
         return _metric_logs(model)
     variables = model.trainable_variables
-    # The batch size is dynamic in TF's traced step: a skip is decided in-graph,
-    # so everything the step may change is snapshotted and kept only where the
-    # verdict allows (a tf.cond around `optimizer.apply` would not work under
-    # tf.distribute, whose apply synchronises the replicas).
+    # The batch size is dynamic in TF's traced step, so a skip is decided in-graph.
     state = guarded_state(model)
-    optimizer_state = variables + list(model.optimizer.variables)
-    state_before, optimizer_before = _snapshot(state), _snapshot(optimizer_state)
+    state_before = _snapshot(state)  # the forward pass moves batch-norm statistics
     if model.gradient_cache is not None:
         loss, stats, outputs, gradients = model.gradient_cache.tensorflow_gradients(
             model, x, lambda loss: scale_loss(model, loss)
@@ -166,12 +163,48 @@ def tensorflow_train_step(model, data):
             scaled_loss = scale_loss(model, loss)
         gradients = tape.gradient(scaled_loss, variables)
     verdict = step_verdict(model, x, loss, gradients)
-    model.optimizer.apply(gradients, variables)
-    model.post_step(outputs)
-    _keep_where(verdict["update"], optimizer_state, optimizer_before)
-    _keep_where(verdict["state"], state, state_before)
+    if tf.distribute.has_strategy():
+        # Under tf.distribute `optimizer.apply` synchronises the replicas, which a
+        # tf.cond cannot hold: apply everywhere, then put back what is not kept.
+        optimizer_state = variables + list(model.optimizer.variables)
+        optimizer_before = _snapshot(optimizer_state)
+        model.optimizer.apply(gradients, variables)
+        model.post_step(outputs)
+        _keep_where(verdict["update"], optimizer_state, optimizer_before)
+        _keep_where(verdict["state"], state, state_before)
+    else:
+        # One device: branch, so a kept step pays for no copy of the weights and
+        # slots (the optimizer must exist before the branch: no variable can be
+        # created inside a tf.cond).
+        if not model.optimizer.built:
+            model.optimizer.build(variables)
+        _branch(
+            verdict["update"],
+            lambda: model.optimizer.apply(gradients, variables),
+            lambda: None,
+        )
+        _branch(
+            verdict["state"],
+            lambda: model.post_step(outputs),
+            lambda: _assign_all(state, state_before),
+        )
     model.update_contrastive_metrics(loss, stats, verdict)
     return _metric_logs(model)
+
+
+def _branch(flag, keep, otherwise):
+    """`tf.cond(flag, keep, otherwise)` for branches run for their effects only."""
+    import tensorflow as tf
+
+    def run(branch):
+        branch()  # tf.cond needs both branches to return the same (nothing)
+
+    tf.cond(flag, lambda: run(keep), lambda: run(otherwise))
+
+
+def _assign_all(variables, values):
+    for variable, value in zip(variables, values):
+        variable.assign(value)
 
 
 def tensorflow_test_step(model, data):
@@ -214,8 +247,7 @@ def torch_train_step(model, data):
         if bool(verdict["state"]):
             model.post_step(outputs)
         else:
-            for variable, old in zip(state, state_before):
-                variable.assign(old)
+            _assign_all(state, state_before)
         model.update_contrastive_metrics(loss.detach(), stats, verdict)
     return _metric_logs(model)
 

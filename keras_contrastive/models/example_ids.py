@@ -18,7 +18,7 @@ self.split_input(x)` in its forward pass and checks the range of the ids in
 import numpy as np
 from keras import ops
 
-from keras_contrastive._validation import fail
+from keras_contrastive._validation import check_whole_numbers, fail
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.models.fit_data import peek_first_batch
 
@@ -124,19 +124,13 @@ class ExampleIdsInput(ContrastiveModel):
 
     def _check_id_values(self, ids, where):
         """Whole numbers (a fractional id would be truncated), then `check_ids`."""
-        if ids.dtype.kind not in "iuf":
-            raise TypeError(
-                f"{where} must hold integer example ids. Received: ids of dtype "
-                f"{ids.dtype}"
-            )
-        if ids.dtype.kind == "f" and ids.size:
-            fractional = ids[~np.isfinite(ids) | (ids != np.round(ids))]
-            if fractional.size:
-                raise ValueError(
-                    f"{where} must hold integer example ids. Received: "
-                    f"{fractional.size} id(s) that are not whole numbers, e.g. "
-                    f"{fractional.flat[0]}"
-                )
+        check_whole_numbers(
+            "ids",
+            ids,
+            "integer example ids",
+            dtype_error=TypeError,
+            detail=f"The ids were read from {where}",
+        )
         self.check_ids(ids, where)
 
     def id_arrays(self, data):
