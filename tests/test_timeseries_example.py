@@ -19,12 +19,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     reason="needs the UCR/UEA files bundled with sktime or aeon "
     "(`pip install --no-deps sktime`; tasks.py installs it for the tests)",
 )
-@pytest.mark.skipif(
-    keras.backend.backend() == "torch",
-    reason="the example's full run did not finish in 30 min on PyTorch on 2 busy "
-    "cores (JAX: 75 s); tests/models/test_cpc.py, tests/datasets and the method "
-    "harness train CPC and the samplers on PyTorch",
-)
 def test_timeseries_example_runs_quickly():
     result = subprocess.run(
         [sys.executable, "examples/timeseries_contrastive.py", "--quick"],
