@@ -287,13 +287,16 @@ def shown_as(text):
     return _Shown(str(text))
 
 
-def check_whole_numbers(name, array, expectation, dtype_error=ValueError, detail=""):
+def check_whole_numbers(
+    name, array, expectation, dtype_error=ValueError, dtype_detail="", detail=""
+):
     """Checks that a NumPy array holds integers, or floats that are whole numbers.
 
     For ids and class labels, which a float array may carry but a cast to int would
     truncate silently. Raises `dtype_error` for any other dtype (strings, bools,
     objects), ValueError for a fractional, NaN or inf value; both messages start
-    "`name` must be <expectation>".
+    "`name` must be <expectation>" and end with `detail`; `dtype_detail` is added
+    to the dtype error only.
     """
     if array.dtype.kind not in "iuf":
         fail(
@@ -301,7 +304,7 @@ def check_whole_numbers(name, array, expectation, dtype_error=ValueError, detail
             expectation,
             shown_as(f"an array of dtype {array.dtype}"),
             error=dtype_error,
-            detail=detail,
+            detail=" ".join(d for d in (dtype_detail, detail) if d),
         )
     if array.dtype.kind == "f" and array.size:
         whole = np.isfinite(array) & (array == np.round(array))
@@ -310,6 +313,7 @@ def check_whole_numbers(name, array, expectation, dtype_error=ValueError, detail
                 name,
                 f"{expectation} (whole numbers)",
                 shown_as(f"an array holding {array[~whole].flat[0].item()!r}"),
+                detail=detail,
             )
 
 

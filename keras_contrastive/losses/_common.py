@@ -287,7 +287,7 @@ def _host_labels(host):
         "labels",
         host,
         "integer class ids",
-        detail="Map other labels to ids first, e.g. with "
+        dtype_detail="Map other labels to ids first, e.g. with "
         "`numpy.unique(labels, return_inverse=True)[1]`",
     )
     if host.size == 0:
