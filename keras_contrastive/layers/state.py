@@ -165,10 +165,11 @@ class MemoryBank(StateLayer):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> bank = MemoryBank(num_examples=10, dim=2, momentum=0.0)
     >>> bank.update(np.array([3]), np.array([[0.0, 2.0]], "float32"))
-    >>> bank.lookup(np.array([3])).numpy().tolist()
+    >>> keras.ops.convert_to_numpy(bank.lookup(np.array([3]))).tolist()
     [[0.0, 1.0]]
     """
 
