@@ -1,16 +1,16 @@
 """Rebuilds the bundled sample `data/cifar10_sample.npz` (reproducible).
 
 The sample is 500 images per class (5,000 in all) of the CIFAR-10 training split in
-the JPEG-npz format of the project's shared data (`cifar10/train.npz`):
+the JPEG-npz format (`load_jpeg_npz`; the whole split as one `train.npz`):
 
     rng = numpy.random.default_rng(0)
     for label in 0..9:   chosen += rng.choice(rows with that label, 500, replace=False)
     indices = sorted(chosen)
 
 and those images' JPEG bytes are copied unchanged (no re-encoding), with their labels
-and the class names. Run from the repository root:
+and the class names. Run from the repository root, with the path of that file:
 
-    python -m keras_contrastive.datasets._make_sample ../shared/data/cifar10/train.npz
+    python -m keras_contrastive.datasets._make_sample path/to/cifar10/train.npz
 """
 
 import argparse
