@@ -19,7 +19,11 @@ CIFAR10_CLASSES = (
     "ship",
     "truck",
 )
+"""The ten CIFAR-10 class names, in label order (label 0 is "airplane")."""
+
 SAMPLE_PATH = os.path.join(os.path.dirname(__file__), "data", "cifar10_sample.npz")
+"""The bundled 5,000-image CIFAR-10 sample (JPEG-npz) that `load_cifar10_sample`
+reads."""
 
 
 def stratified_split(labels, test_fraction, seed=0):

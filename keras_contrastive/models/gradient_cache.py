@@ -131,8 +131,8 @@ class GradientCache:
         return jax_gradients(model, trainable, non_trainable, x, scale_loss)
 
 
-#: An alias of `GradientCache` kept for code written against keras_contrastive 0.1.
 ChunkSize = GradientCache
+"""An alias of `GradientCache`, kept for code written against its old name."""
 
 
 def as_gradient_cache(value):
