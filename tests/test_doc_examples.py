@@ -16,6 +16,7 @@ module table is checked by tests/test_readme.py; this file runs its code.
 
 import pathlib
 import re
+import textwrap
 
 import keras
 import pytest
@@ -23,7 +24,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-FENCE = re.compile(r"^```(?P<info>[^`\n]*)\n(?P<code>.*?)^```[ \t]*$", re.S | re.M)
+# A fence may be indented (inside a list item); its code is dedented.
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<info>[^`\n]*)\n(?P<code>.*?)^(?P=indent)```[ \t]*$",
+    re.S | re.M,
+)
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(?P<reason>\S[^>]*?)\s*-->\s*$")
 MAX_NO_RUN = 4
 
@@ -40,7 +45,7 @@ def _blocks(page):
             (
                 line,
                 match.group("info").strip(),
-                match.group("code"),
+                textwrap.dedent(match.group("code")),
                 no_run.group("reason") if no_run else None,
             )
         )
