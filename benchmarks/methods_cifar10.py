@@ -73,7 +73,16 @@ from keras_contrastive.models import (  # noqa: E402
     SimSiam,
 )
 
-METHODS = ("simclr", "moco", "byol", "simsiam", "memory_bank", "nnclr", "barlow_twins")
+METHODS = (
+    "simclr",
+    "moco",
+    "byol",
+    "simsiam",
+    "memory_bank",
+    "nnclr",
+    "barlow_twins",
+    "deep_infomax",
+)
 DEFAULT_METHODS = "simclr,moco,byol,memory_bank"
 
 
@@ -120,6 +129,18 @@ def build(method, encoder, num_train):
     if method == "barlow_twins":
         head = ProjectionHead(hidden_dims=(2048, 2048), output_dim=2048)
         return BarlowTwins(encoder, head, augmenter), [], False
+    if method == "deep_infomax":
+        from keras_contrastive.models import DeepInfoMax
+
+        # Hjelm et al. 2019: the 8 x 8 map after the second max-pool is the local
+        # features, the encoder's output the global vector; InfoNCE, the default
+        # 512-d dot-product critic, no augmentation (the paper's).
+        pools = [
+            layer
+            for layer in encoder.layers
+            if isinstance(layer, keras.layers.MaxPooling2D)
+        ]
+        return DeepInfoMax(encoder, pools[1].name), [], False
     model = MemoryBankModel(
         encoder,
         num_train,

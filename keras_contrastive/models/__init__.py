@@ -11,6 +11,7 @@ from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.clip import CLIP, ImageTextPairs
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.models.cpc import CPC
+from keras_contrastive.models.deep_infomax import CriticEmbedding, DeepInfoMax
 from keras_contrastive.models.example_ids import ExampleIdsInput
 from keras_contrastive.models.gradient_cache import ChunkSize, GradientCache
 from keras_contrastive.models.image_model import ImageContrastiveModel
@@ -31,6 +32,8 @@ __all__ = [
     "CPC",
     "ChunkSize",
     "ContrastiveModel",
+    "CriticEmbedding",
+    "DeepInfoMax",
     "ExampleIdsInput",
     "FeatureQueue",
     "GradientCache",

@@ -22,6 +22,8 @@ from keras_contrastive.models import (
     NNCLR,
     SBERT,
     BarlowTwins,
+    CriticEmbedding,
+    DeepInfoMax,
     MemoryBankModel,
     MoCHi,
     MoCo,
@@ -542,3 +544,60 @@ METHODS["cpc"] = SequenceMethod(
         ),
     ),
 )
+
+
+# ------------------------------------------------------------ local-global pairs
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalGlobalMethod(Method):
+    """A harness entry for Deep InfoMax: its encoder names a local feature map
+    ("local"): a 1x1 convolution, average pooling and a linear map when
+    `linear` (2 x 2 x 1 images), else a strided convolution with batch norm
+    before the pooling."""
+
+    def model(self, augmenter=None, linear=False, encoder=None):
+        if encoder is None:
+            if linear:
+                layers = [
+                    keras.Input((2, 2, 1)),
+                    keras.layers.Conv2D(DIM, 1, use_bias=False, name="local"),
+                    keras.layers.GlobalAveragePooling2D(),
+                    keras.layers.Dense(DIM, use_bias=False),
+                ]
+            else:
+                layers = [
+                    keras.Input((8, 8, 3)),
+                    keras.layers.Rescaling(1 / 127.5, offset=-1),
+                    keras.layers.Conv2D(4, 3, strides=2, name="local"),
+                    keras.layers.BatchNormalization(),
+                    keras.layers.ReLU(),
+                    keras.layers.GlobalAveragePooling2D(),
+                ]
+            encoder = keras.Sequential(layers)
+        return self.make(encoder, augmenter, linear)
+
+
+def deep_infomax(estimator):
+    def make(encoder, augmenter, linear):
+        if linear:
+            networks = [keras.layers.Dense(DIM, use_bias=False) for _ in range(2)]
+        else:
+            networks = [CriticEmbedding(8, output_offset=False), CriticEmbedding(8)]
+        return DeepInfoMax(encoder, "local", *networks, augmenter, estimator=estimator)
+
+    return make
+
+
+METHODS["deep_infomax"] = LocalGlobalMethod(
+    deep_infomax("infonce"),
+    bad_arguments=(
+        (
+            lambda: DeepInfoMax(tiny_encoder(), "local", estimator="dv"),
+            ValueError,
+            "`estimator`",
+        ),
+        (lambda: DeepInfoMax(tiny_encoder(), 1.5), TypeError, "`feature_layer`"),
+    ),
+)
+METHODS["deep_infomax_jsd"] = LocalGlobalMethod(deep_infomax("jsd"))
