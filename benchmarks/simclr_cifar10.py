@@ -50,13 +50,28 @@ from keras_contrastive.models import SimCLR  # noqa: E402
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data", "cifar10", "train.npz")
 
 
-def small_cnn():
-    """The recipe's encoder: 4 conv-BN-ReLU blocks (32..256), 3 max-pools, GAP."""
+def small_cnn(
+    kernel_initializer="glorot_uniform",
+    batch_norm_momentum=0.99,
+    batch_norm_epsilon=1e-3,
+):
+    """The recipe's encoder: 4 conv-BN-ReLU blocks (32..256), 3 max-pools, GAP.
+
+    Keras' default initializer and batch-norm settings unless given.
+    """
     layers = [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255)]
     for i, filters in enumerate((32, 64, 128, 256)):
         layers += [
-            keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
+            keras.layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=kernel_initializer,
+            ),
+            keras.layers.BatchNormalization(
+                momentum=batch_norm_momentum, epsilon=batch_norm_epsilon
+            ),
             keras.layers.ReLU(),
         ]
         if i < 3:

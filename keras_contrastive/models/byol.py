@@ -36,6 +36,9 @@ class BYOL(MomentumModel, PredictorModel):
         augmenter: default: a `SimCLRAugmenter` sized to the input images.
         momentum: m of the target update, in [0, 1] (the schedule's start value
             when a `MomentumSchedule` is used).
+        batch_norm_views: `"joint"`: one call of each network on both views
+            concatenated (batch norm sees 2N images); `"per_view"`: one call per
+            view, as the BYOL code and lightly. See `PredictorModel`.
 
     Logs `loss`, `contrastive_accuracy` (is the other view's target the closest
     of the batch's targets to the prediction) and `embedding_std` of the online
@@ -63,6 +66,7 @@ class BYOL(MomentumModel, PredictorModel):
     ```
     """
 
+    config_attributes = ("momentum", "batch_norm_views")
     momentum_networks = {
         "target_encoder": "encoder",
         "target_head": "projection_head",
@@ -75,6 +79,7 @@ class BYOL(MomentumModel, PredictorModel):
         prediction_head=None,
         augmenter=None,
         momentum=0.996,
+        batch_norm_views="joint",
         **kwargs,
     ):
         super().__init__(
@@ -83,6 +88,7 @@ class BYOL(MomentumModel, PredictorModel):
             augmenter,
             prediction_head=prediction_head,
             momentum=momentum,
+            batch_norm_views=batch_norm_views,
             **kwargs,
         )
 

@@ -4,8 +4,9 @@ import inspect
 
 import keras
 import numpy as np
+from keras import ops
 
-from keras_contrastive._validation import check_layer, fail
+from keras_contrastive._validation import check_layer, check_one_of, fail
 from keras_contrastive.layers import (
     MultiView,
     PredictionHead,
@@ -20,6 +21,34 @@ from keras_contrastive.models.fit_data import peek_first_batch
 _DEFAULT_VALUE_RANGE = (
     inspect.signature(SimCLRAugmenter).parameters["value_range"].default
 )
+
+
+#: How the views of a batch meet the networks' batch norms (`map_views`).
+BATCH_NORM_VIEWS = ("joint", "per_view")
+
+
+def check_batch_norm_views(value):
+    return check_one_of("batch_norm_views", value, BATCH_NORM_VIEWS)
+
+
+def map_views(network, views, batch_norm_views="joint"):
+    """`[network(view) for view in views]`, in one call or one call per view.
+
+    `"joint"`: one call on the views concatenated along the batch, so every batch
+    norm normalises all k * N images of the k views together (the SimCLR paper's
+    global batch norm, which also gathers replicas). `"per_view"`: one call per
+    view, so each view is normalised with its own statistics, as lightly,
+    solo-learn and the BYOL code call the backbone once per view. `network` may
+    return a tensor or a tuple/dict of tensors with the batch first.
+    """
+    if batch_norm_views == "per_view":
+        return [network(view) for view in views]
+    n = ops.shape(views[0])[0]
+    joint = network(ops.concatenate(list(views), axis=0))
+    return [
+        keras.tree.map_structure(lambda t, i=i: t[i * n : (i + 1) * n], joint)
+        for i in range(len(views))
+    ]
 
 
 def check_image_batch(shape, channels=None, name="images"):

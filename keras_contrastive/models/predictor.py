@@ -3,7 +3,11 @@
 from keras import ops
 
 from keras_contrastive.losses import byol_loss
-from keras_contrastive.models.image_model import ImageContrastiveModel
+from keras_contrastive.models.image_model import (
+    ImageContrastiveModel,
+    check_batch_norm_views,
+    map_views,
+)
 from keras_contrastive.models.monitoring import view_pair_stats
 
 
@@ -11,7 +15,9 @@ class PredictorModel(ImageContrastiveModel):
     """Learning without negatives: predict one view's target from the other view.
 
     Both views go through the online network (`encoder`, `projection_head`,
-    `prediction_head`) in one call, so batch norm sees 2N images. Each view's
+    `prediction_head`) and the target network, in one call on the concatenated
+    views (`batch_norm_views="joint"`: batch norm sees 2N images) or one call per
+    view (`"per_view"`, as the BYOL code and lightly). Each view's
     prediction p regresses the stop-gradient target t of the other view with BYOL's
     loss 2 - 2 cos(p, t) (Grill et al. 2020, eq. 2), symmetrised:
     loss = (mean_i l(p_a,i, t_b,i) + mean_i l(p_b,i, t_a,i)) / 2, in [0, 4] (the
@@ -26,25 +32,32 @@ class PredictorModel(ImageContrastiveModel):
 
     uses_prediction_head = True
     nested_config = (*ImageContrastiveModel.nested_config, "prediction_head")
+    config_attributes = ("batch_norm_views",)
+
+    def __init__(self, *args, batch_norm_views="joint", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch_norm_views = check_batch_norm_views(batch_norm_views)
 
     def targets(self, views, z, training):
-        """The regression targets of the concatenated `views` (online projections
-        `z`); gradients are stopped by the caller."""
+        """The regression targets of a batch of `views` (whose online projections
+        are `z`); gradients are stopped by the caller."""
         raise NotImplementedError
 
     def forward_pass(self, x, training=False):
-        view_a, view_b = self.augment(x)
-        views = ops.concatenate([view_a, view_b], axis=0)
-        z = self.project(views, training)
-        p = self.prediction_head(z, training=training)
-        target = ops.stop_gradient(self.targets(views, z, training))
-        n = ops.shape(view_a)[0]
+        def online_and_target(view):
+            z = self.project(view, training)
+            p = self.prediction_head(z, training=training)
+            return z, p, ops.stop_gradient(self.targets(view, z, training))
+
+        (z_a, p_a, target_a), (_, p_b, target_b) = map_views(
+            online_and_target, self.augment(x), self.batch_norm_views
+        )
         return {
-            "p_a": p[:n],
-            "p_b": p[n:],
-            "target_a": target[:n],
-            "target_b": target[n:],
-            "z_a": z[:n],
+            "p_a": p_a,
+            "p_b": p_b,
+            "target_a": target_a,
+            "target_b": target_b,
+            "z_a": z_a,
         }
 
     def compute_contrastive_loss(self, outputs):

@@ -5,7 +5,11 @@ from keras import ops
 
 from keras_contrastive._validation import check_positive_number
 from keras_contrastive.losses import nt_xent
-from keras_contrastive.models.image_model import ImageContrastiveModel
+from keras_contrastive.models.image_model import (
+    ImageContrastiveModel,
+    check_batch_norm_views,
+    map_views,
+)
 from keras_contrastive.models.monitoring import embedding_std, nt_xent_accuracy
 
 
@@ -14,8 +18,7 @@ class SimCLR(ImageContrastiveModel):
     """SimCLR: a simple framework for contrastive learning of visual representations.
 
     Each training batch of raw images is augmented twice (`augmenter`), both views
-    go through the `encoder` (one call on the concatenated views, so batch norm sees
-    all 2N images as in the paper) and the `projection_head`, and NT-Xent
+    go through the `encoder` and the `projection_head`, and NT-Xent
     (`keras_contrastive.losses.NTXent`) pulls each pair of views together against the
     other 2N - 2 views of the batch. After training, `model.encoder` is the
     representation (the features before the head, as in the paper).
@@ -28,6 +31,11 @@ class SimCLR(ImageContrastiveModel):
         augmenter: the random view generator. Default: a `SimCLRAugmenter` sized to the
             input images.
         temperature: NT-Xent's temperature.
+        batch_norm_views: `"joint"` (default): one encoder call on both views
+            concatenated, so batch norm normalises all 2N images together;
+            `"per_view"`: one call per view, each view normalised with its own
+            statistics (lightly's and solo-learn's convention). See
+            `keras_contrastive.models.image_model.map_views`.
 
     `fit(x)` takes unlabeled image batches (uint8 or float, channels last); labels are
     ignored. Logs `loss`, `contrastive_accuracy` (is the other view the most similar
@@ -56,21 +64,30 @@ class SimCLR(ImageContrastiveModel):
 
     #: Both views of a row depend on that row only (without batch norm).
     supports_gradient_cache = True
-    config_attributes = ("temperature",)
+    config_attributes = ("temperature", "batch_norm_views")
 
     def __init__(
-        self, encoder, projection_head=None, augmenter=None, temperature=0.5, **kwargs
+        self,
+        encoder,
+        projection_head=None,
+        augmenter=None,
+        temperature=0.5,
+        batch_norm_views="joint",
+        **kwargs,
     ):
         super().__init__(encoder, projection_head, augmenter, **kwargs)
         self.temperature = check_positive_number("temperature", temperature)
+        self.batch_norm_views = check_batch_norm_views(batch_norm_views)
 
     def forward_pass(self, x, training=False):
-        view_a, view_b = self.augment(x)
-        # One encoder call on both views: batch norm sees all 2N images (the paper).
-        features = self.encode(ops.concatenate([view_a, view_b], axis=0), training)
-        z = self.projection_head(features, training=training)
-        n = ops.shape(view_a)[0]
-        return {"z_a": z[:n], "z_b": z[n:], "features": features}
+        def features_and_projection(view):
+            features = self.encode(view, training)
+            return features, self.projection_head(features, training=training)
+
+        (f_a, z_a), (f_b, z_b) = map_views(
+            features_and_projection, self.augment(x), self.batch_norm_views
+        )
+        return {"z_a": z_a, "z_b": z_b, "features": ops.concatenate([f_a, f_b], 0)}
 
     def compute_contrastive_loss(self, outputs):
         return ops.mean(

@@ -22,6 +22,8 @@ class SimSiam(PredictorModel):
         prediction_head: default: a bottleneck `PredictionHead(hidden_dims=(p/4,),
             output_dim=p)` for a projection of size p, as the paper's 512 for 2048.
         augmenter: default: a `SimCLRAugmenter` sized to the input images.
+        batch_norm_views: `"joint"` (one network call on both views) or
+            `"per_view"` (one call per view); see `PredictorModel`.
 
     Example:
 
@@ -49,6 +51,7 @@ class SimSiam(PredictorModel):
         projection_head=None,
         prediction_head=None,
         augmenter=None,
+        batch_norm_views="joint",
         **kwargs,
     ):
         super().__init__(
@@ -56,6 +59,7 @@ class SimSiam(PredictorModel):
             projection_head,
             augmenter,
             prediction_head=prediction_head,
+            batch_norm_views=batch_norm_views,
             **kwargs,
         )
 

@@ -126,3 +126,80 @@ def test_cutout_mask_matches_loops():
                 expected[b, i, j, 0] = inside_rows and inside_cols
     np.testing.assert_array_equal(mask, expected)
     assert expected[0].sum() == 8 and expected[1].sum() == 1  # cut by the border
+
+
+def _torchvision_get_params(rng, height, width, scale, ratio):
+    """torchvision's `RandomResizedCrop.get_params`, written out: 10 candidates
+    (area uniform in `scale`, log aspect ratio uniform), whole-pixel sizes and
+    offsets, then the centred box of the nearest allowed ratio."""
+    area = height * width
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1])))
+        w = int(round(np.sqrt(target * aspect)))
+        h = int(round(np.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return rng.integers(0, height - h + 1), rng.integers(0, width - w + 1), h, w
+    if width / height < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+    elif width / height > ratio[1]:
+        h, w = height, int(round(height * ratio[1]))
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _ks_statistic(a, b):
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap of the ECDFs."""
+    grid = np.sort(np.concatenate([a, b]))
+    cdf_a = np.searchsorted(np.sort(a), grid, side="right") / len(a)
+    cdf_b = np.searchsorted(np.sort(b), grid, side="right") / len(b)
+    return np.abs(cdf_a - cdf_b).max()
+
+
+@pytest.mark.parametrize(
+    "height, width, scale",
+    [(480, 640, (0.08, 1.0)), (200, 600, (0.08, 1.0)), (300, 300, (0.5, 1.0))],
+)
+def test_crop_sampler_follows_torchvisions_distribution(rng, height, width, scale):
+    # Large images, so that torchvision's whole-pixel rounding is negligible; a
+    # 3:1 image makes the centred fallback frequent (about 10% at scale (0.08, 1)).
+    n, ratio = 20_000, (3 / 4, 4 / 3)
+    u = rng.uniform(0, 1, (n, 22)).astype("float32")
+    ours = run(lambda u: geometry.sample_crop_boxes(u, height, width, scale, ratio), u)
+    theirs = np.array(
+        [_torchvision_get_params(rng, height, width, scale, ratio) for _ in range(n)],
+        "float64",
+    )
+
+    def rounded(boxes):
+        # Ours are continuous: rounded to whole pixels as torchvision's draws,
+        # else point masses (the fallback box) sit a fraction of a pixel apart.
+        return np.round(np.asarray(boxes, np.float64))
+
+    ours, theirs = rounded(ours), rounded(theirs)
+    fallback_size = _torchvision_get_params(rng, height, width, (2.0, 2.0), ratio)[2:]
+
+    def is_fallback(boxes):
+        return np.all(boxes[:, 2:] == fallback_size, axis=1)
+
+    # The fallback's rate (a binomial proportion: 4 standard errors).
+    rates = is_fallback(ours).mean(), is_fallback(theirs).mean()
+    assert abs(rates[0] - rates[1]) <= 4 * np.sqrt(2 * max(rates) / n) + 1e-9, rates
+
+    def features(boxes):
+        # The centred fallback box is off by half a pixel in torchvision (it
+        # floors the offset): compared above, left out here.
+        top, left, h, w = boxes[~is_fallback(boxes)].T
+        return {
+            "area": h * w / (height * width),
+            "log aspect": np.log(w / h),
+            "row centre": (top + h / 2) / height,
+            "column centre": (left + w / 2) / width,
+        }
+
+    # Critical value of the KS test at alpha = 0.001 for two samples of n.
+    critical = 1.95 * np.sqrt(2 / n)
+    for name, ours_values in features(ours).items():
+        statistic = _ks_statistic(ours_values, features(theirs)[name])
+        assert statistic < critical, (name, statistic, critical)

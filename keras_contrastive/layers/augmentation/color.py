@@ -2,25 +2,27 @@
 
 SimCLR's colour distortion (appendix A of Chen et al. 2020) is brightness, contrast,
 saturation and hue jitter in a random order, each followed by clipping, then random
-grayscale. Every one of these is a per-pixel affine map of the RGB vector
-`rgb -> M @ rgb + v`, with a per-sample 3x3 matrix `M`:
+grayscale; the formulas are torchvision's functional ops (`adjust_brightness`,
+`adjust_contrast`, `adjust_saturation`, `adjust_hue`, `rgb_to_grayscale`), which
+lightly and solo-learn use. Three of the four jitters and grayscale are per-pixel
+affine maps of the RGB vector `rgb -> M @ rgb + v`, with a per-sample 3x3 matrix:
 
-- brightness `f`: `M = f I` (multiplicative, as torchvision and SimCLR v2);
-- contrast `f`: `M = f I`, `v = (1 - f) * mean`, where `mean` is the image's
-  per-channel mean (as `tf.image.adjust_contrast`, used by SimCLR);
+- brightness `f`: `M = f I` (a blend with black);
+- contrast `f`: `M = f I`, `v = (1 - f) * mean(luma)`, a blend with the mean
+  grey level of the image (one scalar per image, as torchvision; SimCLR's
+  TensorFlow code uses the per-channel means instead);
 - saturation `f`: blend with the luma image, `M = f I + (1 - f) 1 l^T` with the
-  BT.601 luma weights `l` (as torchvision);
-- hue `d` (a fraction of a full turn): a rotation by `2 pi d` of the chroma plane
-  (I, Q) of the YIQ colour space, a cheap linear stand-in for the HSV hue shift,
-  signed so a positive `d` moves red towards green as HSV does;
+  BT.601 luma weights `l`;
 - grayscale: `M = 1 l^T`.
 
-A random order per sample is done by running four stages; at stage `s` each sample
-applies the map of the operation its permutation puts at `s` (the four candidate
-matrices are selected per sample, so one matmul per stage, not four).
-"""
+Hue `d` (a fraction of a full turn) is not linear: the shift of the H channel of
+HSV, `h -> (h + d) mod 1`, with saturation and value kept (`hue_shift_planes`).
 
-import math
+A random order per sample is done by running four stages; at stage `s` each sample
+applies the map of the operation its permutation puts at `s`: the three candidate
+matrices are selected per sample (one matmul per stage, not three), then the hue
+shift, with a zero shift (the identity) for samples whose stage `s` is not hue.
+"""
 
 import numpy as np
 
@@ -31,25 +33,8 @@ from keras_contrastive.layers.augmentation.geometry import (
     to_planes,
 )
 
-#: ITU-R BT.601 luma weights (the Y row of YIQ).
+#: ITU-R BT.601 luma weights.
 LUMA = np.array([0.299, 0.587, 0.114])
-RGB_TO_YIQ = np.array(
-    [
-        LUMA,
-        [0.595716, -0.274453, -0.321263],
-        [0.211456, -0.522591, 0.311135],
-    ]
-)
-YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
-
-# Hue rotation by angle t in YIQ is  A0 + cos(t) A1 + sin(t) A2  in RGB.
-_HUE_BASIS = np.stack(
-    [
-        YIQ_TO_RGB @ np.diag([1.0, 0.0, 0.0]) @ RGB_TO_YIQ,
-        YIQ_TO_RGB @ np.diag([0.0, 1.0, 1.0]) @ RGB_TO_YIQ,
-        YIQ_TO_RGB @ np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]]) @ RGB_TO_YIQ,
-    ]
-)
 
 #: operation indices used by `order`.
 BRIGHTNESS, CONTRAST, SATURATION, HUE = 0, 1, 2, 3
@@ -76,18 +61,44 @@ def saturation_matrix(factor, backend=None):
     return _identity(b, factor, dtype) + (1.0 - factor)[:, None, None] * gray
 
 
-def hue_matrix(delta, backend=None):
+def hue_shift_planes(planes, delta, backend=None):
+    """Shifts the HSV hue of `(batch, 3, height, width)` planes in [0, 1].
+
+    Per sample, `h -> (h + delta) mod 1` with saturation and value unchanged
+    (torchvision's `adjust_hue`). Written without the HSV round trip: a pixel's
+    value `max`, chroma `c = max - min` and minimum are kept, and each output
+    channel is a piecewise-linear function of the shifted hue: channel `n` equals
+    `max - c * clip(min(t, 4 - t), 0, 1)` with `t = (6 h' + n) mod 6` for the
+    channels (R, G, B) at `n = 5, 3, 1`. Grey pixels (`c = 0`) are unchanged.
+
+    Args:
+        planes: `(batch, 3, height, width)` RGB planes in [0, 1].
+        delta: `(batch,)` hue shifts in turns.
+    """
     b = resolve_backend(backend)
-    dtype = dtype_of(delta)
-    basis = _const(b, _HUE_BASIS, dtype)
-    # A positive YIQ angle turns red towards blue; HSV's positive hue shift turns
-    # red towards green, so negate to keep the familiar sign.
-    angle = -2.0 * math.pi * delta
-    return (
-        basis[0][None]
-        + b.numpy.cos(angle)[:, None, None] * basis[1][None]
-        + b.numpy.sin(angle)[:, None, None] * basis[2][None]
+    bnp = b.numpy
+    r, g, bl = planes[:, 0], planes[:, 1], planes[:, 2]
+    # Elementwise, not a reduction over the channel axis (which fails on an
+    # empty batch in TensorFlow).
+    high = bnp.maximum(bnp.maximum(r, g), bl)
+    chroma = high - bnp.minimum(bnp.minimum(r, g), bl)
+    safe = bnp.where(chroma > 0.0, chroma, bnp.ones_like(chroma))
+    # Hue in sixths of a turn, by the sector of the largest channel (ties go to
+    # red, then green, as torchvision's rgb -> hsv).
+    red_max = bnp.equal(high, r)
+    green_max = bnp.logical_and(bnp.equal(high, g), bnp.logical_not(red_max))
+    sixths = bnp.where(
+        red_max,
+        (g - bl) / safe,
+        bnp.where(green_max, 2.0 + (bl - r) / safe, 4.0 + (r - g) / safe),
     )
+    shifted = bnp.mod(sixths + 6.0 * delta[:, None, None], 6.0)
+    channels = []
+    for k in (5.0, 3.0, 1.0):  # R, G, B
+        t = bnp.mod(shifted + k, 6.0)
+        ramp = bnp.clip(bnp.minimum(t, 4.0 - t), 0.0, 1.0)
+        channels.append(high - chroma * ramp)
+    return bnp.stack(channels, axis=1)
 
 
 def grayscale_matrix(flag, backend=None):
@@ -122,24 +133,30 @@ def color_distort_planes(
     shape = tuple(b.core.shape(planes))
     # The pixel count spelled out: -1 is ambiguous for an empty batch.
     x = bnp.reshape(planes, (shape[0], shape[1], shape[2] * shape[3]))
+    eye = _const(b, np.eye(3), dtype)[None]
     candidates = bnp.stack(
         [
             brightness_matrix(brightness, b),
             _identity(b, contrast, dtype),
             saturation_matrix(saturation, b),
-            hue_matrix(hue, b),
+            eye * bnp.ones_like(contrast)[:, None, None],  # the hue stage's
         ],
         axis=1,
     )  # (batch, 4, 3, 3)
     order = b.core.cast(order, dtype)
     op_ids = bnp.arange(4, dtype=dtype)[None, :]
+    luma = _const(b, LUMA, dtype)
     for stage in range(4):
         select = b.core.cast(bnp.equal(order[:, stage : stage + 1], op_ids), dtype)
         matrix = bnp.einsum("bk,bkij->bij", select, candidates)
-        # Contrast pulls towards the CURRENT image's mean, so it is computed here.
-        mean = bnp.mean(x, axis=2)
+        # Contrast pulls towards the CURRENT image's mean grey level.
+        mean = bnp.sum(bnp.mean(x, axis=2) * luma[None], axis=1, keepdims=True)
         offset = (select[:, CONTRAST] * (1.0 - contrast))[:, None] * mean
         x = bnp.clip(apply_color_matrix(x, matrix, offset, b), 0.0, 1.0)
+        x = bnp.reshape(
+            hue_shift_planes(bnp.reshape(x, shape), select[:, HUE] * hue, b),
+            (shape[0], shape[1], shape[2] * shape[3]),
+        )
     if grayscale is not None:
         # Luma weights are positive and sum to 1: the result stays in [0, 1].
         gray = b.core.cast(grayscale_matrix(grayscale, b), dtype)

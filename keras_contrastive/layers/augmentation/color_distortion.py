@@ -19,8 +19,8 @@ class RandomColorDistortion(ImageAugmentationLayer):
     from `[-0.2 s, 0.2 s]` turns (`s = strength`), applied in a random order with
     clipping to the value range after each; then, with probability
     `grayscale_rate`, it is turned to grayscale (Chen et al. 2020, appendix A). The
-    formulas are in `keras_contrastive.layers.augmentation.color`; hue is a rotation
-    of the YIQ chroma plane, an approximation of the HSV hue shift.
+    formulas are torchvision's functional ops, in
+    `keras_contrastive.layers.augmentation.color` (hue: the HSV hue shift).
 
     Args:
         strength: colour distortion strength `s >= 0` (SimCLR: 1.0 on ImageNet,

@@ -1,0 +1,225 @@
+"""Single-factor ablations of training conventions on the CIFAR-10 recipe.
+
+    KERAS_BACKEND=tensorflow python benchmarks/conventions_cifar10.py \\
+        --method simclr --seeds 0,1,2 [--views per_view] [--head-init torch] \\
+        [--encoder-init torch] [--encoder-bn torch] [--adam-epsilon 1e-8] \\
+        [--drop-last] [--epochs 20] [--num-images 10000] [--json PATH]
+
+The recipe of `methods_cifar10.py` (10,000 CIFAR-10 training images drawn with
+seed 0, the next 10,000 as held-out kNN queries, the small CNN, a
+`ProjectionHead((256,), 128)`, `SimCLRAugmenter(32, blur=False)` at
+`--color-strength`, Adam 1e-3, batch 256, kNN top-1 k = 200, t = 0.1) with one
+convention switched at a time between Keras' defaults and PyTorch's (which lightly
+and solo-learn inherit):
+
+- `--views per_view`: each view through the networks in its own call, so batch
+  norm normalises each view with its own statistics (`batch_norm_views`);
+- `--head-init torch`: the heads' dense kernels and biases drawn from
+  U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (`torch.nn.Linear`'s default) instead of
+  Glorot-uniform kernels and zero biases;
+- `--encoder-init torch`: the same for the encoder's convolutions
+  (`VarianceScaling(1/3, "fan_in", "uniform")`, `torch.nn.Conv2d`'s default);
+- `--encoder-bn torch`: batch-norm momentum 0.9 and epsilon 1e-5 in the encoder
+  (PyTorch's 0.1 / 1e-5; Keras' defaults are 0.99 / 1e-3; the heads already use
+  0.9 / 1e-5);
+- `--adam-epsilon 1e-8`: PyTorch's Adam epsilon (Keras': 1e-7);
+- `--drop-last`: the final partial batch of each epoch is not a step (PyTorch's
+  `DataLoader(drop_last=True)`).
+
+The model seed changes with `--seeds` (initial weights, augmentation draws,
+shuffling); the data split stays fixed. Prints one line per seed and the mean and
+standard deviation; `--json PATH` appends one JSON line per seed. The BYOL short
+run: `--method byol --num-images 2048 --num-eval 1024 --batch-size 128 --epochs 3
+--k 50`.
+"""
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+if importlib.util.find_spec("keras_contrastive") is None:
+    sys.path.insert(0, os.path.dirname(HERE))  # a checkout without `pip install`
+sys.path.insert(0, HERE)  # the sibling recipe module
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from simclr_cifar10 import DEFAULT_DATA, recipe_split, small_cnn  # noqa: E402
+
+from keras_contrastive.callbacks import MomentumSchedule  # noqa: E402
+from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
+from keras_contrastive.evaluation import knn_evaluate  # noqa: E402
+from keras_contrastive.layers import (  # noqa: E402
+    PredictionHead,
+    ProjectionHead,
+    SimCLRAugmenter,
+)
+from keras_contrastive.models import BYOL, MoCo, SimCLR  # noqa: E402
+
+#: torch.nn.Linear / Conv2d's default kernel: U(+-1/sqrt(fan_in)).
+TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
+    "scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}  # fmt: skip
+
+
+def torch_style_head(head, fan_in):
+    """Sets the dense layers of an unbuilt `MLPHead` to torch.nn.Linear's init."""
+    for block in head.blocks:
+        if isinstance(block, keras.layers.Dense):
+            block.kernel_initializer = keras.initializers.get(TORCH_KERNEL)
+            limit = 1 / math.sqrt(fan_in)
+            block.bias_initializer = keras.initializers.RandomUniform(-limit, limit)
+            fan_in = block.units
+    return head
+
+
+def precise_batch_norm(encoder, images):
+    """Sets every batch norm's moving statistics to those of `images` (clean
+    training images, one batch): the statistics the features are evaluated with,
+    instead of a moving average over augmented views of past weights."""
+    norms = [
+        x
+        for x in encoder._flatten_layers()
+        if isinstance(x, keras.layers.BatchNormalization)
+    ]
+    saved = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    encoder(keras.ops.convert_to_tensor(images), training=True)
+    for norm, momentum in zip(norms, saved):
+        norm.momentum = momentum
+
+
+def build(args, encoder):
+    augmenter = SimCLRAugmenter(
+        (32, 32), blur=False, color_strength=args.color_strength
+    )
+    heads = [ProjectionHead(hidden_dims=(256,), output_dim=128)]
+    if args.method == "byol":
+        heads.append(PredictionHead(hidden_dims=(256,), output_dim=128))
+    if args.head_init == "torch":
+        for head, fan_in in zip(heads, (256, 128)):
+            torch_style_head(head, fan_in)
+    views = {"batch_norm_views": args.views}
+    if args.method == "simclr":
+        return SimCLR(encoder, heads[0], augmenter, temperature=0.5, **views), []
+    if args.method == "moco":
+        model = MoCo(
+            encoder, heads[0], augmenter, queue_size=4096, momentum=0.99,
+            temperature=0.2,
+        )  # fmt: skip
+        return model, []
+    m = args.momentum
+    model = BYOL(encoder, heads[0], heads[1], augmenter, momentum=m, **views)
+    return model, [MomentumSchedule(start=m, end=1.0)]
+
+
+def run(args, seed, data):
+    x_train, y_train, x_eval, y_eval = data
+    keras.utils.set_random_seed(seed)
+    torch_encoder = {
+        "kernel_initializer": TORCH_KERNEL if args.encoder_init == "torch" else
+        "glorot_uniform",
+        "batch_norm_momentum": 0.9 if args.encoder_bn == "torch" else 0.99,
+        "batch_norm_epsilon": 1e-5 if args.encoder_bn == "torch" else 1e-3,
+    }  # fmt: skip
+    encoder = small_cnn(**torch_encoder)
+    evaluate = dict(k=args.k, temperature=0.1)
+    random_init = knn_evaluate(
+        encoder, (x_train, y_train), (x_eval, y_eval), **evaluate
+    )
+    model, callbacks = build(args, encoder)
+    if args.drop_last:
+        # A batch smaller than the method's minimum is not a step (see
+        # `ContrastiveModel.min_batch_size`): the partial last batch is dropped.
+        model.min_batch_size = args.batch_size
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate, epsilon=args.adam_epsilon)
+    )
+    t0 = time.perf_counter()
+    history = model.fit(
+        x_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - t0
+    if args.precise_bn:
+        precise_batch_norm(model.encoder, x_train[:2048])
+    trained = knn_evaluate(
+        model.encoder, (x_train, y_train), (x_eval, y_eval), **evaluate
+    )
+    return {
+        "benchmark": "conventions_cifar10",
+        "backend": keras.backend.backend(),
+        "seed": seed,
+        **{k: v for k, v in vars(args).items() if k not in ("json", "seeds", "data")},
+        "knn_random_init": random_init,
+        "knn_trained": trained,
+        "final_loss": float(history.history["loss"][-1]),
+        "train_seconds": seconds,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--method", choices=("simclr", "moco", "byol"), default="simclr"
+    )
+    parser.add_argument("--seeds", default="0", help="comma-separated model seeds")
+    parser.add_argument("--views", choices=("joint", "per_view"), default="joint")
+    parser.add_argument("--head-init", choices=("keras", "torch"), default="keras")
+    parser.add_argument("--encoder-init", choices=("keras", "torch"), default="keras")
+    parser.add_argument("--encoder-bn", choices=("keras", "torch"), default="keras")
+    parser.add_argument("--adam-epsilon", type=float, default=1e-7)
+    parser.add_argument("--momentum", type=float, default=0.99, help="BYOL's start")
+    parser.add_argument(
+        "--precise-bn", action="store_true", help="BN statistics of clean images"
+    )
+    parser.add_argument("--drop-last", action="store_true")
+    parser.add_argument("--color-strength", type=float, default=0.5)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--num-images", type=int, default=10_000)
+    parser.add_argument("--num-eval", type=int, default=None, help="default: as many")
+    parser.add_argument("--k", type=int, default=200)
+    parser.add_argument("--data", default=DEFAULT_DATA, help="CIFAR-10 JPEG-npz file")
+    parser.add_argument("--json", help="append the results to this file")
+    args = parser.parse_args(argv)
+    num_eval = args.num_eval or args.num_images
+    images, labels, _ = load_jpeg_npz(args.data)
+    train, held_out = recipe_split(labels, args.num_images, num_eval, 0)
+    data = (images[train], labels[train], images[held_out], labels[held_out])
+    results = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        result = run(args, seed, data)
+        results.append(result)
+        print(
+            f"{keras.backend.backend()} {args.method} seed {seed}: kNN "
+            f"{result['knn_random_init']:.4f} -> {result['knn_trained']:.4f} "
+            f"({result['train_seconds']:.0f} s)",
+            flush=True,
+        )
+        if args.json:
+            with open(args.json, "a") as handle:
+                handle.write(json.dumps(result) + "\n")
+    trained = np.array([r["knn_trained"] for r in results])
+    gains = trained - np.array([r["knn_random_init"] for r in results])
+    print(
+        f"mean {100 * trained.mean():.2f} +- {100 * trained.std():.2f} "
+        f"(gain over random init {100 * gains.mean():+.2f} +- {100 * gains.std():.2f})"
+        f" over {len(results)} seed(s)",
+        flush=True,
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()
