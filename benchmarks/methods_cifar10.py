@@ -21,7 +21,10 @@ the held-out images against the training ones. Per method:
 - `nnclr` (optional): Dwibedi et al. 2021: the same head, `PredictionHead((256,),
   128)`, support set 4096, temperature 0.2;
 - `barlow_twins` (optional): Zbontar et al. 2021: `ProjectionHead((2048, 2048),
-  2048)` (the paper's 8192 scaled down), lambda 5e-3.
+  2048)` (the paper's 8192 scaled down), lambda 5e-3;
+- `deep_infomax` (optional): Hjelm et al. 2019, the local InfoNCE objective on
+  the encoder's 8x8 map after the second max-pool against its pooled features, no
+  augmentation.
 
 With `--lightly`, the methods lightly has (`simclr`, `moco`, `byol`) also run in
 lightly (PyTorch, `_lightly_peer.py`) on the same images, when lightly, torch and
