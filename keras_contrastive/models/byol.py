@@ -36,9 +36,10 @@ class BYOL(MomentumModel, PredictorModel):
         augmenter: default: a `SimCLRAugmenter` sized to the input images.
         momentum: m of the target update, in [0, 1] (the schedule's start value
             when a `MomentumSchedule` is used).
-        batch_norm_views: `"joint"`: one call of each network on both views
-            concatenated (batch norm sees 2N images); `"per_view"`: one call per
-            view, as the BYOL code and lightly. See `PredictorModel`.
+        batch_norm_views: `"per_view"` (default): one call of each network per
+            view, as the BYOL code and lightly; `"joint"`: one call on both
+            views concatenated (batch norm sees 2N images). See
+            `PredictorModel`.
 
     Logs `loss`, `contrastive_accuracy` (is the other view's target the closest
     of the batch's targets to the prediction) and `embedding_std` of the online
@@ -79,7 +80,7 @@ class BYOL(MomentumModel, PredictorModel):
         prediction_head=None,
         augmenter=None,
         momentum=0.996,
-        batch_norm_views="joint",
+        batch_norm_views="per_view",
         **kwargs,
     ):
         super().__init__(

@@ -16,8 +16,8 @@ class PredictorModel(ImageContrastiveModel):
 
     Both views go through the online network (`encoder`, `projection_head`,
     `prediction_head`) and the target network, in one call on the concatenated
-    views (`batch_norm_views="joint"`: batch norm sees 2N images) or one call per
-    view (`"per_view"`, as the BYOL code and lightly). Each view's
+    views (`batch_norm_views="joint"`: batch norm sees 2N images) or, by default,
+    one call per view (`"per_view"`, as the BYOL code and lightly). Each view's
     prediction p regresses the stop-gradient target t of the other view with BYOL's
     loss 2 - 2 cos(p, t) (Grill et al. 2020, eq. 2), symmetrised:
     loss = (mean_i l(p_a,i, t_b,i) + mean_i l(p_b,i, t_a,i)) / 2, in [0, 4] (the
@@ -34,7 +34,7 @@ class PredictorModel(ImageContrastiveModel):
     nested_config = (*ImageContrastiveModel.nested_config, "prediction_head")
     config_attributes = ("batch_norm_views",)
 
-    def __init__(self, *args, batch_norm_views="joint", **kwargs):
+    def __init__(self, *args, batch_norm_views="per_view", **kwargs):
         super().__init__(*args, **kwargs)
         self.batch_norm_views = check_batch_norm_views(batch_norm_views)
 

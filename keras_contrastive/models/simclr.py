@@ -31,10 +31,11 @@ class SimCLR(ImageContrastiveModel):
         augmenter: the random view generator. Default: a `SimCLRAugmenter` sized to the
             input images.
         temperature: NT-Xent's temperature.
-        batch_norm_views: `"joint"` (default): one encoder call on both views
-            concatenated, so batch norm normalises all 2N images together;
-            `"per_view"`: one call per view, each view normalised with its own
-            statistics (lightly's and solo-learn's convention). See
+        batch_norm_views: `"per_view"` (default): one encoder call per view, so
+            batch norm normalises each view with its own statistics (as
+            lightly and solo-learn); `"joint"`: one call on both views
+            concatenated, batch norm over all 2N images. Per view learned
+            better on the CIFAR-10 recipe (docs/methods.md, "Conventions"). See
             `keras_contrastive.models.image_model.map_views`.
 
     `fit(x)` takes unlabeled image batches (uint8 or float, channels last); labels are
@@ -72,7 +73,7 @@ class SimCLR(ImageContrastiveModel):
         projection_head=None,
         augmenter=None,
         temperature=0.5,
-        batch_norm_views="joint",
+        batch_norm_views="per_view",
         **kwargs,
     ):
         super().__init__(encoder, projection_head, augmenter, **kwargs)

@@ -22,8 +22,8 @@ class SimSiam(PredictorModel):
         prediction_head: default: a bottleneck `PredictionHead(hidden_dims=(p/4,),
             output_dim=p)` for a projection of size p, as the paper's 512 for 2048.
         augmenter: default: a `SimCLRAugmenter` sized to the input images.
-        batch_norm_views: `"joint"` (one network call on both views) or
-            `"per_view"` (one call per view); see `PredictorModel`.
+        batch_norm_views: `"per_view"` (default, one network call per view)
+            or `"joint"` (one call on both views); see `PredictorModel`.
 
     Example:
 
@@ -51,7 +51,7 @@ class SimSiam(PredictorModel):
         projection_head=None,
         prediction_head=None,
         augmenter=None,
-        batch_norm_views="joint",
+        batch_norm_views="per_view",
         **kwargs,
     ):
         super().__init__(

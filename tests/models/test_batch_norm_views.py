@@ -100,7 +100,7 @@ def test_config_round_trip_and_bad_values(rng, cls):
     model = cls(_encoder(), _linear(3), batch_norm_views="per_view")
     assert model.get_config()["batch_norm_views"] == "per_view"
     assert cls.from_config(model.get_config()).batch_norm_views == "per_view"
-    assert cls(_encoder()).batch_norm_views == "joint"
+    assert cls(_encoder()).batch_norm_views == "per_view"
     with pytest.raises(ValueError, match="batch_norm_views"):
         cls(_encoder(), batch_norm_views="per-view")
 
