@@ -552,15 +552,19 @@ METHODS["cpc"] = SequenceMethod(
 @dataclasses.dataclass(frozen=True)
 class LocalGlobalMethod(Method):
     """A harness entry for Deep InfoMax: its encoder names a local feature map
-    ("local"): a 1x1 convolution, average pooling and a linear map when
-    `linear` (2 x 2 x 1 images), else a strided convolution with batch norm
-    before the pooling."""
+    ("local"): a rescaling to [0, 1], a 1x1 convolution, average pooling and a
+    linear map when `linear` (2 x 2 x 1 images), else a strided convolution with
+    batch norm before the pooling."""
 
     def model(self, augmenter=None, linear=False, encoder=None):
         if encoder is None:
             if linear:
                 layers = [
                     keras.Input((2, 2, 1)),
+                    # Pixels in 0..255 would give raw dot-product scores in the
+                    # tens of thousands (the critic does not normalise), and the
+                    # equality test's SGD(0.5) steps would diverge.
+                    keras.layers.Rescaling(1 / 255),
                     keras.layers.Conv2D(DIM, 1, use_bias=False, name="local"),
                     keras.layers.GlobalAveragePooling2D(),
                     keras.layers.Dense(DIM, use_bias=False),
