@@ -23,6 +23,7 @@ import pytest
 
 import keras_contrastive
 from tests.conftest import BACKEND
+from tests.test_docstrings import _module_names
 from tests.test_packaging import WHEEL_BACKEND
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -33,15 +34,6 @@ SUBPACKAGES = sorted(
     for info in pkgutil.iter_modules(keras_contrastive.__path__)
     if info.ispkg and not info.name.startswith("_")
 )
-
-
-def _module_names():
-    names = ["keras_contrastive"]
-    for info in pkgutil.walk_packages(
-        keras_contrastive.__path__, prefix="keras_contrastive."
-    ):
-        names.append(info.name)
-    return sorted(names)
 
 
 def _public_names():
