@@ -9,6 +9,14 @@ candidates of every replica (`keras_contrastive.distribute.gather`), positives o
 by `replica_offset`: the mean over the replicas' anchors is the single-device loss of
 the global batch, and gradients reach the rows' owners. On one replica (and under JAX
 `DataParallel`, whose step sees the global batch) gather is the identity.
+
+NT-Xent, InfoNCE and symmetric InfoNCE take `block_size`: None (default) computes
+the similarity matrix whole; an int streams it `block_size` query rows at a time
+with the log-sum-exp carried per row and each block's logits recomputed in the
+backward pass (as FlashAttention does for softmax, Dao et al. 2022), so no
+(N, N) matrix is ever held: memory O(N * block_size), the same value and gradient
+(to float rounding), about 4/3 of the matmul work. It works across replicas too
+(the candidates are gathered as on the dense path). See `_streaming.py`.
 """
 
 import keras
@@ -33,6 +41,11 @@ from keras_contrastive.losses._common import (
     to_float32,
     view_pair_inputs,
 )
+from keras_contrastive.losses._streaming import (
+    blocked_logsumexp,
+    check_block_size,
+    resolve_block_size,
+)
 from keras_contrastive.losses.base import ContrastiveLossBase
 
 _PACKAGE = "keras_contrastive"
@@ -51,7 +64,7 @@ def _candidates(x):
 # InfoNCE
 
 
-def info_nce(query, keys, negatives=None, temperature=0.1):
+def info_nce(query, keys, negatives=None, temperature=0.1, block_size=None):
     """InfoNCE (van den Oord et al. 2018; CPC eq. 8-9; MoCo's loss with a queue).
 
     For query q_i with positive key k_i, every other key k_j (j != i) and the extra
@@ -64,6 +77,11 @@ def info_nce(query, keys, negatives=None, temperature=0.1):
     is a row-wise dot product; the extra negatives are never concatenated with the
     keys, so a 65,536-row queue costs one (N, M) matmul).
 
+    With `block_size` set, the (N, N) and (N, M) logits are never held: they are
+    computed `block_size` query rows at a time, forward and again backward (the
+    blocked log-sum-exp of FlashAttention, Dao et al. 2022): memory O((N + M) *
+    block_size) instead of O(N (N + M)), the same value and gradient.
+
     Args:
         query: (N, d) queries.
         keys: (N, d) keys; row i is the positive of query i.
@@ -71,6 +89,9 @@ def info_nce(query, keys, negatives=None, temperature=0.1):
             queue), or per-query negatives (N, K, d) (e.g. from
             `mix_hard_negatives`), or a list/tuple of such tensors.
         temperature: tau > 0.
+        block_size: None (default: dense) or a positive int, the query rows per
+            block of the streaming computation (per-query negatives of rank 3
+            stay dense: they are (N, K), not (N, N)).
 
     Returns:
         (N,) float32 per-query losses.
@@ -83,8 +104,12 @@ def info_nce(query, keys, negatives=None, temperature=0.1):
     >>> queue = np.random.default_rng(2).normal(size=(64, 16))
     >>> tuple(info_nce(q, k, negatives=queue, temperature=0.1).shape)
     (8,)
+    >>> streamed = info_nce(q, k, negatives=queue, temperature=0.1, block_size=3)
+    >>> dense = info_nce(q, k, negatives=queue, temperature=0.1)
+    >>> bool(np.allclose(streamed, dense, atol=1e-5))
+    True
     """
-    return _info_nce(query, keys, negatives, temperature, ("query", "keys"))
+    return _info_nce(query, keys, negatives, temperature, ("query", "keys"), block_size)
 
 
 def _check_negatives(query, negatives):
@@ -114,8 +139,9 @@ def _check_negatives(query, negatives):
     return checked
 
 
-def _info_nce(query, keys, negatives, temperature, names):
+def _info_nce(query, keys, negatives, temperature, names, block_size=None):
     temperature = check_temperature(temperature)
+    block_size = check_block_size(block_size)
     query, keys = view_pair_inputs(query, keys, *names, min_rows=1)
     negatives = _check_negatives(query, negatives)
     if not negatives:
@@ -124,6 +150,16 @@ def _info_nce(query, keys, negatives, temperature, names):
     k = l2_normalize(keys)
     positive = _rows_dot(q, k)
     all_keys, offset = _candidates(k)
+    block_size = resolve_block_size(block_size, query)
+    if block_size is not None:
+        lse = blocked_logsumexp(q, all_keys, block_size)
+        for neg in negatives:
+            if len(neg.shape) == 2:
+                extra = blocked_logsumexp(q, l2_normalize(neg), block_size)
+            else:
+                extra = rows_logsumexp(ops.einsum("nd,nkd->nk", q, l2_normalize(neg)))
+            lse = ops.logaddexp(lse, extra)
+        return lse - positive + non_finite_guard(query, keys, *negatives)
     targets = ops.arange(ops.shape(query)[0], dtype="int32") + offset
     loss = softmax_cross_entropy_rows(
         ops.matmul(q, ops.transpose(all_keys)), targets, positive
@@ -164,6 +200,13 @@ def nt_xent_logits(z_a, z_b, temperature):
     The candidate columns are [all z_a; all z_b]; on one replica the self columns
     are the diagonal.
     """
+    q, columns, positive, index, self_index = _nt_xent_parts(z_a, z_b, temperature)
+    return ops.matmul(q, ops.transpose(columns)), positive, index, self_index
+
+
+def _nt_xent_parts(z_a, z_b, temperature):
+    """(queries (2n, d) = rows / tau, candidate columns (2N, d), positive logits,
+    positive columns, self columns) of `nt_xent_logits`."""
     n = ops.shape(z_a)[0]
     a, b = l2_normalize(z_a), l2_normalize(z_b)
     q = ops.concatenate([a, b], axis=0) * (1.0 / temperature)
@@ -174,7 +217,7 @@ def nt_xent_logits(z_a, z_b, temperature):
     total = ops.shape(all_a)[0]
     index = ops.concatenate([rows + total, rows], axis=0)
     self_index = ops.concatenate([rows, rows + total], axis=0)
-    return ops.matmul(q, ops.transpose(columns)), positive, index, self_index
+    return q, columns, positive, index, self_index
 
 
 def _mask_self(logits, self_index):
@@ -185,7 +228,7 @@ def _mask_self(logits, self_index):
     return mask_columns_logits(logits, self_index), False
 
 
-def nt_xent(z_a, z_b, temperature=0.5):
+def nt_xent(z_a, z_b, temperature=0.5, block_size=None):
     """NT-Xent, SimCLR's loss (Chen et al. 2020).
 
     With z = concat(z_a, z_b) (2N rows) and s_ij = cos(z_i, z_j) / tau, row i's
@@ -196,11 +239,18 @@ def nt_xent(z_a, z_b, temperature=0.5):
 
     Computed from one (2N, 2N) matmul, the diagonal masked by a large finite
     negative, a row-wise logsumexp, and the positive as a row-wise dot product.
+    With `block_size` set the (2N, 2N) matrix is never held: it is computed
+    `block_size` rows at a time, with the log-sum-exp carried per row and each
+    block's logits recomputed in the backward pass (FlashAttention's scheme, Dao
+    et al. 2022). Memory O(N * block_size) instead of O(N^2), the same value and
+    gradient, about 4/3 of the matmul work (one more matmul backward).
 
     Args:
         z_a: (N, d) first views.
         z_b: (N, d) second views; row i pairs with row i of `z_a`.
         temperature: tau > 0.
+        block_size: None (default: the dense (2N, 2N) matrix) or a positive int,
+            the rows per block of the streaming computation.
 
     Returns:
         (2N,) float32 per-row losses (rows of z_a first); their mean is NTXent.
@@ -213,9 +263,18 @@ def nt_xent(z_a, z_b, temperature=0.5):
     >>> z_b = z_a + 0.01 * rng.normal(size=(4, 8))
     >>> tuple(nt_xent(z_a, z_b, temperature=0.5).shape)
     (8,)
+    >>> streamed = nt_xent(z_a, z_b, temperature=0.5, block_size=3)
+    >>> bool(np.allclose(streamed, nt_xent(z_a, z_b, temperature=0.5), atol=1e-5))
+    True
     """
     temperature = check_temperature(temperature)
+    block_size = check_block_size(block_size)
     z_a, z_b = view_pair_inputs(z_a, z_b)
+    block_size = resolve_block_size(block_size, z_a, rows_per_input_row=2)
+    if block_size is not None:
+        q, columns, positive, _, self_index = _nt_xent_parts(z_a, z_b, temperature)
+        lse = blocked_logsumexp(q, columns, block_size, exclude=self_index)
+        return lse - positive + non_finite_guard(z_a, z_b)
     logits, positive, index, self_index = nt_xent_logits(z_a, z_b, temperature)
     logits, mask_diagonal = _mask_self(logits, self_index)
     values = softmax_cross_entropy_rows(
@@ -228,7 +287,7 @@ def nt_xent(z_a, z_b, temperature=0.5):
 # CLIP
 
 
-def symmetric_info_nce(z_a, z_b, temperature=0.07):
+def symmetric_info_nce(z_a, z_b, temperature=0.07, block_size=None):
     """CLIP's symmetric InfoNCE (Radford et al. 2021).
 
     With s_ij = cos(a_i, b_j) / tau:
@@ -237,10 +296,16 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07):
 
     so the mean over i is (InfoNCE(a -> b) + InfoNCE(b -> a)) / 2.
 
+    With `block_size` set, both directions are streamed `block_size` rows at a
+    time (FlashAttention's blocked log-sum-exp, Dao et al. 2022): no (N, N)
+    matrix is held, the same value and gradient, two passes over the blocks.
+
     Args:
         z_a: (N, d), e.g. image embeddings.
         z_b: (N, d), e.g. text embeddings; row i pairs with row i of `z_a`.
         temperature: tau > 0.
+        block_size: None (default: dense) or a positive int, the rows per block
+            of the streaming computation.
 
     Returns:
         (N,) float32 per-pair losses.
@@ -252,9 +317,21 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07):
     >>> z_a, z_b = rng.normal(size=(4, 8)), rng.normal(size=(4, 8))
     >>> tuple(symmetric_info_nce(z_a, z_b).shape)
     (4,)
+    >>> streamed = symmetric_info_nce(z_a, z_b, block_size=3)
+    >>> bool(np.allclose(streamed, symmetric_info_nce(z_a, z_b), atol=1e-5))
+    True
     """
     temperature = check_temperature(temperature)
+    block_size = check_block_size(block_size)
     z_a, z_b = view_pair_inputs(z_a, z_b)
+    block_size = resolve_block_size(block_size, z_a)
+    if block_size is not None:
+        a, b = l2_normalize(z_a), l2_normalize(z_b)
+        scale = 1.0 / temperature
+        rows = blocked_logsumexp(a * scale, distribute.gather(b), block_size)
+        cols = blocked_logsumexp(b * scale, distribute.gather(a), block_size)
+        positive = _rows_dot(a * scale, b)
+        return 0.5 * (rows + cols) - positive + non_finite_guard(z_a, z_b)
     logits, positive, _ = _info_nce_logits(z_a, z_b, temperature)
     rows = rows_logsumexp(logits)
     if distribute.num_replicas() == 1:
@@ -410,6 +487,8 @@ class InfoNCE(ContrastiveLossBase):
         temperature: tau > 0 (default 0.1).
         reduction: "mean" (default), "sum", or None for the (N,) per-anchor values.
         name: optional name.
+        block_size: None (default: dense) or a positive int: stream the (N, N)
+            logits in blocks of that many rows (see `info_nce`).
 
     Example:
 
@@ -420,16 +499,35 @@ class InfoNCE(ContrastiveLossBase):
     True
     """
 
-    def __init__(self, temperature=0.1, reduction="mean", name="info_nce", dtype=None):
+    def __init__(
+        self,
+        temperature=0.1,
+        reduction="mean",
+        name="info_nce",
+        dtype=None,
+        block_size=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.temperature = check_temperature(temperature)
+        self.block_size = check_block_size(block_size)
 
     def compute_terms(self, y_true, y_pred):
-        values = _info_nce(y_true, y_pred, None, self.temperature, ("z_a", "z_b"))
+        values = _info_nce(
+            y_true,
+            y_pred,
+            None,
+            self.temperature,
+            ("z_a", "z_b"),
+            self.block_size,
+        )
         return values, None
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "block_size": self.block_size,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -445,6 +543,9 @@ class NTXent(ContrastiveLossBase):
         temperature: tau > 0 (default 0.5).
         reduction: "mean" (default), "sum", or None for the (2N,) per-row values.
         name: optional name.
+        block_size: None (default: the dense (2N, 2N) matrix) or a positive int:
+            stream it in blocks of that many rows, O(N * block_size) memory, the
+            same value and gradient (see `nt_xent`).
 
     Example:
 
@@ -454,19 +555,37 @@ class NTXent(ContrastiveLossBase):
     >>> loss = NTXent(temperature=0.5)
     >>> float(loss(z, z + 0.01)) < float(loss(z, rng.normal(size=(4, 8))))
     True
+    >>> streamed = NTXent(temperature=0.5, block_size=2)
+    >>> abs(float(streamed(z, z + 0.01)) - float(loss(z, z + 0.01))) < 1e-5
+    True
     """
 
     rows_per_sample = 2
 
-    def __init__(self, temperature=0.5, reduction="mean", name="nt_xent", dtype=None):
+    def __init__(
+        self,
+        temperature=0.5,
+        reduction="mean",
+        name="nt_xent",
+        dtype=None,
+        block_size=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.temperature = check_temperature(temperature)
+        self.block_size = check_block_size(block_size)
 
     def compute_terms(self, y_true, y_pred):
-        return nt_xent(y_true, y_pred, temperature=self.temperature), None
+        values = nt_xent(
+            y_true, y_pred, temperature=self.temperature, block_size=self.block_size
+        )
+        return values, None
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "block_size": self.block_size,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -477,6 +596,8 @@ class SymmetricInfoNCE(ContrastiveLossBase):
         temperature: tau > 0 (default 0.07).
         reduction: "mean" (default), "sum", or None for the (N,) per-pair values.
         name: optional name.
+        block_size: None (default: dense) or a positive int: stream the (N, N)
+            logits in blocks of that many rows (see `symmetric_info_nce`).
 
     Example:
 
@@ -493,15 +614,24 @@ class SymmetricInfoNCE(ContrastiveLossBase):
         reduction="mean",
         name="symmetric_info_nce",
         dtype=None,
+        block_size=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.temperature = check_temperature(temperature)
+        self.block_size = check_block_size(block_size)
 
     def compute_terms(self, y_true, y_pred):
-        return symmetric_info_nce(y_true, y_pred, temperature=self.temperature), None
+        values = symmetric_info_nce(
+            y_true, y_pred, temperature=self.temperature, block_size=self.block_size
+        )
+        return values, None
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "block_size": self.block_size,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
