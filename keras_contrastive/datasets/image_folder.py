@@ -1,4 +1,5 @@
-"""`load_image_folder`: a user's own labelled images, one sub-folder per class."""
+"""A user's own images: `load_image_folder` (labelled, into memory) and
+`image_folder_dataset` (labelled or not, streamed through tf.data)."""
 
 import os
 
@@ -6,7 +7,10 @@ import numpy as np
 from PIL import Image
 
 from keras_contrastive._validation import (
+    check_bool,
     check_one_of,
+    check_positive_int,
+    check_seed,
     check_size,
     fail,
     shown_as,
@@ -43,6 +47,10 @@ def load_image_folder(
     bits (value / 257, rounded), not clipped; 32-bit float images in [0, 1] are
     scaled by 255.
 
+    Every image is decoded into one array. For folders larger than memory, or
+    without class sub-folders (unlabeled images for self-supervised training),
+    `image_folder_dataset` streams the same pixels through `tf.data`.
+
     Args:
         path: the root folder.
         image_size: `(height, width)` every image is resized to, or `None` to keep
@@ -73,61 +81,10 @@ def load_image_folder(
         image_size = check_size("image_size", image_size, allow_scalar=False)
     check_one_of("color_mode", color_mode, tuple(_COLOR_MODES))
     check_one_of("interpolation", interpolation, tuple(_INTERPOLATIONS))
-    expectation = "a folder with one sub-folder of images per class"
-    if not os.path.exists(path):
-        fail("path", expectation, path, FileNotFoundError, detail="It does not exist")
-    if not os.path.isdir(path):
-        fail("path", expectation, path, detail="It is a file")
-
-    found = sorted(
-        e.name for e in os.scandir(path) if e.is_dir() and not _hidden(e.name)
-    )
-    if class_names is None:
-        if not found:
-            fail("path", expectation, path, detail="It has no sub-folders")
-        class_names = found
-    else:
-        class_names = _check_class_names(class_names, found, path)
-
-    files, labels = [], []
-    for label, name in enumerate(class_names):
-        for root, dirs, names in os.walk(os.path.join(path, name)):
-            dirs[:] = sorted(d for d in dirs if not _hidden(d))
-            for file in sorted(names):
-                if not _hidden(file) and file.lower().endswith(IMAGE_EXTENSIONS):
-                    files.append(os.path.join(root, file))
-                    labels.append(label)
-    if not files:
-        fail(
-            "path",
-            expectation,
-            path,
-            detail=f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {class_names}",
-        )
-
-    mode = _COLOR_MODES[color_mode]
-    images = []
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                image = _to_8_bits(image, file).convert(mode)
-                if image_size is not None and image.size != image_size[::-1]:
-                    # Pillow sizes are (width, height).
-                    image = image.resize(
-                        image_size[::-1], _INTERPOLATIONS[interpolation]
-                    )
-                array = np.asarray(image, dtype=np.uint8)
-        except MemoryError:
-            raise
-        except ValueError as error:
-            if str(file) in str(error):
-                raise
-            raise ValueError(f"Could not read image {file!r}: {error}") from error
-        except Exception as error:  # Pillow raises OSError, SyntaxError, ...
-            raise ValueError(
-                f"Could not read image {file!r}: {type(error).__name__}: {error}"
-            ) from error
-        images.append(array.reshape(*array.shape[:2], -1))
+    files, labels, class_names = _list_images(path, class_names, labelled=True)
+    images = [
+        _read_image(file, color_mode, image_size, interpolation) for file in files
+    ]
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         fail(
@@ -138,6 +95,215 @@ def load_image_folder(
             f"{sorted(shapes)[:5]}; `image_size` resizes them to one",
         )
     return np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names)
+
+
+_CLASS_FOLDERS = "a folder with one sub-folder of images per class"
+_ANY_FOLDER = "a folder of images"
+
+
+def _list_images(path, class_names, labelled):
+    """`(files, labels, class_names)`: the image files under `path` in the
+    order the loaders read them (sorted, hidden names skipped).
+
+    `labelled`: one class per sub-folder (label = index in `class_names`);
+    else every image file under `path`, labels all 0 and no class names.
+    """
+    expectation = _CLASS_FOLDERS if labelled else _ANY_FOLDER
+    if not os.path.exists(path):
+        fail("path", expectation, path, FileNotFoundError, detail="It does not exist")
+    if not os.path.isdir(path):
+        fail("path", expectation, path, detail="It is a file")
+    if labelled:
+        found = sorted(
+            e.name for e in os.scandir(path) if e.is_dir() and not _hidden(e.name)
+        )
+        if class_names is None:
+            if not found:
+                fail("path", expectation, path, detail="It has no sub-folders")
+            class_names = found
+        else:
+            class_names = _check_class_names(class_names, found, path)
+        roots = [os.path.join(path, name) for name in class_names]
+    else:
+        roots = [path]
+    files, labels = [], []
+    for label, root_folder in enumerate(roots):
+        for root, dirs, names in os.walk(root_folder):
+            dirs[:] = sorted(d for d in dirs if not _hidden(d))
+            for file in sorted(names):
+                if not _hidden(file) and file.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append(os.path.join(root, file))
+                    labels.append(label)
+    if not files:
+        fail(
+            "path",
+            expectation,
+            path,
+            detail=f"No images ({', '.join(IMAGE_EXTENSIONS)})"
+            + (f" in {class_names}" if labelled else " in it or its sub-folders"),
+        )
+    return files, labels, class_names
+
+
+def _read_image(file, color_mode, image_size, interpolation):
+    """One image file as uint8 `(height, width, channels)`, or a ValueError
+    naming the file."""
+    try:
+        with Image.open(file) as image:
+            image = _to_8_bits(image, file).convert(_COLOR_MODES[color_mode])
+            if image_size is not None and image.size != image_size[::-1]:
+                # Pillow sizes are (width, height).
+                image = image.resize(image_size[::-1], _INTERPOLATIONS[interpolation])
+            array = np.asarray(image, dtype=np.uint8)
+    except MemoryError:
+        raise
+    except ValueError as error:
+        if str(file) in str(error):
+            raise
+        raise ValueError(f"Could not read image {file!r}: {error}") from error
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ...
+        raise ValueError(
+            f"Could not read image {file!r}: {type(error).__name__}: {error}"
+        ) from error
+    return array.reshape(*array.shape[:2], -1)
+
+
+def image_folder_dataset(
+    path,
+    labels="inferred",
+    image_size=(32, 32),
+    batch_size=32,
+    color_mode="rgb",
+    class_names=None,
+    interpolation="bilinear",
+    shuffle=True,
+    seed=None,
+):
+    """A streamed `tf.data.Dataset` of the images in a folder, labelled or not.
+
+    The streaming counterpart of `load_image_folder`, for folders too large to
+    decode into memory: the file list is made up front (the same files in the
+    same order, by the same rules), and each image is read with Pillow only when
+    the pipeline reaches it (`tf.numpy_function`, several files in parallel),
+    resized, batched and prefetched. Its pixels are exactly those of
+    `load_image_folder`.
+
+    - `labels="inferred"`: `path/<class>/<files>` as in `load_image_folder`;
+      the dataset yields `(images, labels)` batches.
+    - `labels=None`: every image file under `path`, in sub-folders or not
+      (each folder's files in sorted order, then its sub-folders in sorted
+      order), for self-supervised training; the dataset yields image batches
+      only, which `model.fit` of the library's models takes.
+
+    It works on every Keras backend (TensorFlow only runs the input pipeline, as
+    in Keras' own `image_dataset_from_directory`), and `model.fit`,
+    `compute_embeddings`, `knn_evaluate`, `linear_probe` and `KNNMonitor` accept
+    it. Why not `keras.utils.image_dataset_from_directory` itself: it decodes with
+    `tf.io.decode_image` (no TIFF or WebP; 16-bit PNGs converted differently
+    from `load_image_folder`), resizes with TensorFlow's kernels (other pixels
+    than Pillow's), returns float32 batches, and does not skip hidden files such
+    as macOS' `._photo.jpg`, which then fail to decode.
+
+    An image that cannot be read raises when the pipeline reaches it, as a
+    TensorFlow error whose message names the file.
+
+    Args:
+        path: the root folder.
+        labels: `"inferred"` (one sub-folder per class) or None (unlabeled).
+        image_size: `(height, width)` every image is resized to (required:
+            batches need one size).
+        batch_size: images per batch, or None for single images.
+        color_mode: `"rgb"` (3 channels) or `"grayscale"` (1 channel).
+        class_names: with `labels="inferred"`, optional list of the sub-folders
+            to use, in label order.
+        interpolation: resize filter: nearest, bilinear, bicubic, lanczos or box.
+        shuffle: shuffle the files, again at every pass over the dataset.
+        seed: the shuffle's seed.
+
+    Returns:
+        A `tf.data.Dataset` of uint8 `(batch, height, width, channels)` images
+        (and int64 `(batch,)` labels), with attributes `file_paths` (the files,
+        in listing order) and `class_names` (None when unlabeled).
+
+    Raises:
+        ImportError: TensorFlow is not installed (the `tensorflow` extra).
+        FileNotFoundError, ValueError: as `load_image_folder`, for the folder.
+
+    Example:
+
+    >>> import tempfile, numpy as np
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(5):
+    ...     Image.fromarray(np.full((8, 8, 3), 50 * i, "uint8")).save(
+    ...         f"{folder}/{i}.png"
+    ...     )
+    >>> dataset = image_folder_dataset(folder, labels=None, image_size=(4, 4),
+    ...                                batch_size=2, shuffle=False)
+    >>> [tuple(batch.shape) for batch in dataset.as_numpy_iterator()]
+    [(2, 4, 4, 3), (2, 4, 4, 3), (1, 4, 4, 3)]
+    """
+    path = os.fspath(path)
+    if labels is not None and labels != "inferred":
+        fail("labels", '"inferred" or None', labels)
+    if image_size is None:
+        fail(
+            "image_size",
+            "a pair of positive ints (height, width) (batches need one size)",
+            image_size,
+            TypeError,
+        )
+    image_size = check_size("image_size", image_size, allow_scalar=False)
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    check_one_of("color_mode", color_mode, tuple(_COLOR_MODES))
+    check_one_of("interpolation", interpolation, tuple(_INTERPOLATIONS))
+    check_bool("shuffle", shuffle)
+    seed = check_seed("seed", seed)
+    labelled = labels == "inferred"
+    if not labelled and class_names is not None:
+        fail("class_names", "None when `labels=None`", summarize(class_names))
+    files, file_labels, class_names = _list_images(path, class_names, labelled)
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise ImportError(
+            "`image_folder_dataset` builds a tf.data pipeline, which needs "
+            'TensorFlow: `pip install "keras_contrastive[tensorflow]"` (any Keras '
+            "backend then reads the dataset), or use `load_image_folder`."
+        ) from error
+
+    channels = 1 if color_mode == "grayscale" else 3
+    shape = (*image_size, channels)
+
+    def read(file):
+        return _read_image(file.decode("utf-8"), color_mode, image_size, interpolation)
+
+    def load(file):
+        image = tf.numpy_function(read, [file], tf.uint8, stateful=False)
+        return tf.ensure_shape(image, shape)
+
+    if labelled:
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (files, np.asarray(file_labels, np.int64))
+        )
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if labelled:
+        dataset = dataset.map(
+            lambda file, label: (load(file), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if batch_size is not None:
+        dataset = dataset.batch(batch_size)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    dataset.file_paths = files
+    dataset.class_names = list(class_names) if labelled else None
+    return dataset
 
 
 def _hidden(name):

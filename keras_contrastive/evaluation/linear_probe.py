@@ -9,19 +9,38 @@ from keras_contrastive._validation import (
     check_positive_number,
     fail,
     shown_as,
+    summarize,
 )
+from keras_contrastive.evaluation._data import is_stream
 from keras_contrastive.evaluation.arrays import (
     check_embeddings,
     check_labels,
     resolve_num_classes,
 )
-from keras_contrastive.evaluation.embeddings import compute_embeddings
+from keras_contrastive.evaluation.embeddings import compute_embeddings, embed_stream
 
 
-def _features(encoder, x, name, batch_size):
+def _features(encoder, x, y, name, label_name, batch_size):
+    """`(features, labels or None)`: labels come from a stream's batches."""
+    if is_stream(x):
+        if y is not None:
+            fail(
+                label_name,
+                f"None when `{name}` is a dataset (its batches carry the labels)",
+                summarize(y),
+            )
+        features, labels = embed_stream(encoder, x, name, labelled=True)
+        return check_embeddings(f"{name} features", features), labels
+    if y is None:
+        fail(
+            label_name,
+            f"integer labels, one per row of `{name}` (None only when `{name}` "
+            "is a dataset of (inputs, labels) batches)",
+            None,
+        )
     if encoder is None:
-        return check_embeddings(name, x, allow_empty=False)
-    return compute_embeddings(encoder, x, batch_size)
+        return check_embeddings(name, x, allow_empty=False), y
+    return compute_embeddings(encoder, x, batch_size), y
 
 
 def linear_probe(
@@ -46,11 +65,17 @@ def linear_probe(
     updated. Integer images are cast to float32 with unchanged values, as in
     `compute_embeddings`.
 
+    `x_train` and `x_test` may also be datasets of `(inputs, labels)` batches (a
+    `tf.data.Dataset` on any backend, a `keras.utils.PyDataset` or any iterable
+    of batches), with `y_train` / `y_test` None: they are embedded one batch at a
+    time, so only the features are ever held in memory.
+
     Args:
         encoder: a Keras model (or callable) mapping inputs to `(batch, features)`;
             `None` means `x_train` and `x_test` already are 2-D features.
-        x_train, y_train: training inputs and integer labels.
-        x_test, y_test: test inputs and integer labels.
+        x_train, y_train: training inputs and integer labels; or a dataset of
+            `(inputs, labels)` batches and None.
+        x_test, y_test: test inputs and integer labels; or a dataset and None.
         epochs: passes over the training features.
         batch_size: batch size of feature extraction and of classifier training.
         learning_rate: Adam's learning rate.
@@ -77,14 +102,24 @@ def linear_probe(
     ... )
     >>> accuracy > 0.9
     True
+    >>> train_batches = [(x[i : i + 50], y[i : i + 50]) for i in range(0, 150, 50)]
+    >>> accuracy = linear_probe(
+    ...     None, train_batches, None, x[150:], y[150:], epochs=20, learning_rate=0.1
+    ... )
+    >>> accuracy > 0.9
+    True
     """
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_number("learning_rate", learning_rate)
     weight_decay = check_number("weight_decay", weight_decay, minimum=0.0)
 
-    train_features = _features(encoder, x_train, "x_train", batch_size)
-    test_features = _features(encoder, x_test, "x_test", batch_size)
+    train_features, y_train = _features(
+        encoder, x_train, y_train, "x_train", "y_train", batch_size
+    )
+    test_features, y_test = _features(
+        encoder, x_test, y_test, "x_test", "y_test", batch_size
+    )
     if train_features.shape[1] != test_features.shape[1]:
         fail(
             "x_test",

@@ -96,7 +96,9 @@ def test_bad_arguments(rng):
     train, val = _data(rng, 10), _data(rng, 5)
     with pytest.raises(
         ValueError,
-        match=r"`train_data` must be an \(images, labels\) tuple. Received: "
+        match=r"`train_data` must be an \(images, labels\) tuple, or a dataset of "
+        r"\(images, labels\) batches \(tf.data.Dataset, keras.utils.PyDataset or "
+        r"other iterable\). Received: "
         r"train_data=ndarray of shape \(10, 6\)",
     ):
         KNNMonitor(train[0], val)

@@ -68,7 +68,9 @@ def test_knn_evaluate_matches_reference(rng):
     assert accuracy == pytest.approx(np.mean(expected == y_val))
     with pytest.raises(
         ValueError,
-        match=r"`train_data` must be an \(images, labels\) tuple. Received: "
+        match=r"`train_data` must be an \(images, labels\) tuple, or a dataset of "
+        r"\(images, labels\) batches \(tf.data.Dataset, keras.utils.PyDataset or "
+        r"other iterable\). Received: "
         r"train_data=ndarray of shape \(90, 6\) and dtype float32",
     ):
         knn_evaluate(encoder, x_train, (x_val, y_val))
