@@ -282,7 +282,7 @@ def _history_dict(history):
 def _panel_of(name):
     """The panel a logged value is drawn in: kNN values together, val_ with train."""
     if "knn" in name:
-        return "kNN accuracy"
+        return _KNN_PANEL
     return name[4:] if name.startswith("val_") else name
 
 
@@ -290,9 +290,10 @@ def plot_history(history, metrics=None, image_size=3.5):
     """Draws the training curves of a `fit` run, one panel per logged metric.
 
     The values `fit` logs for the library's models (`loss`,
-    `contrastive_accuracy`, `embedding_std`), each with its `val_` counterpart
-    when there is one, and all kNN values (`KNNMonitor`'s `val_knn_accuracy`
-    and `val_knn_top5_accuracy`) in one panel. A value logged only every few
+    `contrastive_accuracy`, `embedding_std`) first, then any other logged value,
+    each with its `val_` counterpart when there is one, and last all kNN values
+    (`KNNMonitor`'s `val_knn_accuracy` and `val_knn_top5_accuracy`) in one
+    panel; three panels a row. A value logged only every few
     epochs (a `KNNMonitor` with `every > 1`) is drawn at the epochs where it was
     logged: with `m` values over `n` epochs, at epochs `n/m, 2n/m, ..., n`.
 
@@ -343,15 +344,27 @@ def plot_history(history, metrics=None, image_size=3.5):
     panels = {}
     for name in names:
         panels.setdefault(_panel_of(name), []).append(name)
+    if metrics is None:  # the library's values first, kNN last
+        first = [p for p in _FIRST_PANELS if p in panels]
+        rest = [p for p in panels if p not in _FIRST_PANELS and p != _KNN_PANEL]
+        last = [_KNN_PANEL] if _KNN_PANEL in panels else []
+        panels = {p: panels[p] for p in first + rest + last}
 
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(1.3 * image_size * len(panels), image_size),
+        rows,
+        cols,
+        figsize=(1.3 * image_size * cols, image_size * rows),
         squeeze=False,
     )
-    for ax, (title, members) in zip(axes[0], panels.items()):
+    axes = axes.reshape(-1)
+    for ax in axes[len(panels) :]:
+        ax.remove()
+    for ax, (title, members) in zip(axes, panels.items()):
         for name in members:
             values = curves[name]
             step = num_epochs / len(values)
@@ -359,10 +372,15 @@ def plot_history(history, metrics=None, image_size=3.5):
             ax.plot(epochs, values, marker="o", markersize=3, label=name)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(members) > 1 or members[0] != title:
             ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+_FIRST_PANELS = ("loss", "contrastive_accuracy", "embedding_std")
+_KNN_PANEL = "kNN accuracy"
 
 
 # ----------------------------------------------------------------------------------
@@ -630,6 +648,7 @@ def plot_nearest_neighbors(
     labels=None,
     value_range=(0, 255),
     image_size=1.4,
+    class_names=None,
 ):
     """Draws query images and the images of their `k` nearest neighbours.
 
@@ -649,6 +668,7 @@ def plot_nearest_neighbors(
         labels: optional integer labels `(N,)`.
         value_range: `(low, high)` of the pixel values.
         image_size: inches per image.
+        class_names: optional names indexed by label, shown in the titles.
 
     Returns:
         The matplotlib Figure: one row per query, `1 + k` columns. Its
@@ -700,9 +720,15 @@ def plot_nearest_neighbors(
         query_rows = query_rows.astype(int)
     if labels is not None:
         labels = check_labels("labels", labels, n, "embeddings")
+    if class_names is not None and labels is None:
+        fail("labels", "given when `class_names` is", None)
+    class_names = _check_class_names(class_names, labels)
     value_range = _check_value_range(value_range)
     image_size = _check_inches(image_size)
     neighbors, sims = _nearest(x, query_rows, k)
+
+    def name(row):
+        return class_names[labels[row]] if class_names else str(labels[row])
 
     plt = _pyplot()
     fig, axes = plt.subplots(
@@ -712,17 +738,19 @@ def plot_nearest_neighbors(
         squeeze=False,
     )
     for row, query in enumerate(query_rows):
-        title = "query" if labels is None else f"query ({labels[query]})"
+        title = "query" if labels is None else f"query: {name(query)}"
         _show_image(axes[row, 0], _displayable(images[query], value_range), title)
         for col in range(k):
             index = neighbors[row, col]
-            color = None
+            color, title = None, f"{sims[row, col]:.3f}"
             if labels is not None:
                 color = "tab:green" if labels[index] == labels[query] else "tab:red"
+                if class_names:
+                    title = f"{name(index)} {title}"
             _show_image(
                 axes[row, col + 1],
                 _displayable(images[index], value_range),
-                f"{sims[row, col]:.2f}",
+                title,
                 color,
             )
     fig.tight_layout()

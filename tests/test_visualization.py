@@ -114,6 +114,20 @@ def test_history_panels_and_lines_hold_the_logged_values():
     np.testing.assert_allclose(lines["val_knn_accuracy"].get_xdata(), [2, 4])
 
 
+def test_history_default_order_puts_the_library_values_first_and_knn_last():
+    logs = {
+        "val_knn_accuracy": [0.3],
+        "skipped_steps": [0.0],
+        "embedding_std": [0.1],
+        "loss": [4.0],
+    }
+    fig = plot_history(logs)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "embedding_std", "skipped_steps", "kNN accuracy"]
+    # Three panels a row: 2 rows, the unused axes removed.
+    assert len(fig.axes) == 4
+
+
 def test_history_object_and_metrics_selection():
     import keras
 
@@ -270,6 +284,13 @@ def test_nearest_neighbor_grid_matches_brute_force(rng):
             colour = axes[row, col].title.get_color()
             same = labels[index] == labels[query]
             assert colour == ("tab:green" if same else "tab:red")
+    # Class names in the titles.
+    names = ["cat", "dog", "ship"]
+    fig = plot_nearest_neighbors(
+        images, x, queries=[3], k=2, labels=labels, class_names=names
+    )
+    assert fig.axes[0].get_title() == f"query: {names[labels[3]]}"
+    assert fig.axes[1].get_title().startswith(names[labels[fig.neighbor_indices[0, 0]]])
     # queries=q spreads q queries over the rows.
     fig = plot_nearest_neighbors(images, x, queries=3, k=2)
     assert fig.query_indices.tolist() == [0, 14, 29]
