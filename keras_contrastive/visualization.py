@@ -6,6 +6,7 @@
   `contrastive_accuracy`, `embedding_std`, kNN accuracy when logged).
 - `plot_embeddings`: a 2-D scatter of embeddings coloured by label (PCA by
   default; t-SNE or UMAP when their package is installed).
+- `pca_2d`: the 2-D PCA projection it draws by default, in NumPy.
 - `plot_similarity_matrix`: the cosine similarities of a batch as a heatmap.
 - `plot_nearest_neighbors`: query images and the images of their nearest
   neighbours in embedding space.
