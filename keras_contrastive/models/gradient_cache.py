@@ -33,6 +33,7 @@ import keras
 from keras import ops
 
 from keras_contrastive._validation import check_positive_int, fail, is_int
+from keras_contrastive.losses._streaming import default_block_size
 from keras_contrastive.models import backend_steps
 
 _SEED_STATE_NAME = "seed_generator_state"
@@ -219,8 +220,15 @@ def _regularization(model):
 
 
 def _full_batch_loss(model, outputs, regularizations):
-    """The method's loss on all rows plus the chunks' mean regularisation."""
-    loss = ops.cast(model.compute_contrastive_loss(outputs), "float32")
+    """The method's loss on all rows plus the chunks' mean regularisation.
+
+    The streaming losses (NT-Xent, InfoNCE, symmetric InfoNCE) called without a
+    `block_size` stream here in blocks of `chunk_size` rows when the batch is
+    larger: the same value and gradient without the full (N, N) similarity
+    matrix, which at large batches would otherwise dominate the peak memory.
+    """
+    with default_block_size(model.gradient_cache.chunk_size):
+        loss = ops.cast(model.compute_contrastive_loss(outputs), "float32")
     return loss + ops.mean(regularizations)
 
 
