@@ -28,7 +28,10 @@ def _flat_locations(local):
     """(B, ..., D) -> (B, L, D): every position of the map is a location."""
     local = to_float32(local)
     dim = int(local.shape[-1])
-    return ops.reshape(local, (ops.shape(local)[0], -1, dim))
+    # The number of locations from the static shape: with `-1` TensorFlow loses it
+    # when the batch size is unknown (a partial last batch in `fit`).
+    locations = math.prod(int(s) for s in local.shape[1:-1])
+    return ops.reshape(local, (-1, locations, dim))
 
 
 def deep_infomax_scores(local, global_):
