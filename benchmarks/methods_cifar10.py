@@ -22,6 +22,9 @@ the held-out images against the training ones. Per method:
   128)`, support set 4096, temperature 0.2;
 - `barlow_twins` (optional): Zbontar et al. 2021: `ProjectionHead((2048, 2048),
   2048)` (the paper's 8192 scaled down), lambda 5e-3;
+- `simclr_multicrop` (optional): SimCLR on `MultiCrop` views (Caron et al.
+  2020): the recipe's two 32 x 32 views (crop area 8-100%) plus six 16 x 16 local
+  views (5-14%), NT-Xent over every pair with a global view;
 - `deep_infomax` (optional): Hjelm et al. 2019, the local InfoNCE objective on
   the encoder's 8x8 map after the second max-pool against its pooled features, no
   augmentation.
@@ -62,6 +65,7 @@ from keras_contrastive.callbacks.momentum_schedule import (  # noqa: E402
 from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
 from keras_contrastive.evaluation import knn_evaluate  # noqa: E402
 from keras_contrastive.layers import (  # noqa: E402
+    MultiCrop,
     PredictionHead,
     ProjectionHead,
     SimCLRAugmenter,
@@ -85,6 +89,7 @@ METHODS = (
     "nnclr",
     "barlow_twins",
     "deep_infomax",
+    "simclr_multicrop",
 )
 DEFAULT_METHODS = "simclr,moco,byol,memory_bank"
 
@@ -98,6 +103,10 @@ def build(method, encoder, num_train):
 
     if method == "simclr":
         return SimCLR(encoder, head(), augmenter, temperature=0.5), [], False
+    if method == "simclr_multicrop":
+        # The two-view recipe's global views, plus six local ones.
+        crop = MultiCrop(32, 16, 2, 6, scales=((0.08, 1.0), (0.05, 0.14)), blur=False)
+        return SimCLR(encoder, head(), crop, temperature=0.5), [], False
     if method == "moco":
         model = MoCo(
             encoder,
@@ -182,7 +191,8 @@ class StepTimer(keras.callbacks.Callback):
 def run_method(method, args, data, random_init):
     x_train, y_train, x_eval, y_eval = data
     keras.utils.set_random_seed(args.seed)  # the same random-init encoder each time
-    encoder = small_cnn()
+    # Same weights either way; multi-crop's encoder also takes 16 x 16 views.
+    encoder = small_cnn(image_size=None if "multicrop" in method else 32)
     model, callbacks, with_ids = build(method, encoder, len(x_train))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     timer = StepTimer()

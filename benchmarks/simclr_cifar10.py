@@ -54,12 +54,17 @@ def small_cnn(
     kernel_initializer="glorot_uniform",
     batch_norm_momentum=0.99,
     batch_norm_epsilon=1e-3,
+    image_size=32,
 ):
     """The recipe's encoder: 4 conv-BN-ReLU blocks (32..256), 3 max-pools, GAP.
 
-    Keras' default initializer and batch-norm settings unless given.
+    Keras' default initializer and batch-norm settings unless given;
+    `image_size=None` takes any input size (multi-crop's small views).
     """
-    layers = [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255)]
+    layers = [
+        keras.Input((image_size, image_size, 3)),
+        keras.layers.Rescaling(1 / 255),
+    ]
     for i, filters in enumerate((32, 64, 128, 256)):
         layers += [
             keras.layers.Conv2D(

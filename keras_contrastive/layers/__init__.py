@@ -12,11 +12,12 @@ from keras_contrastive.layers.augmentation import (
     SimCLRAugmenter,
 )
 from keras_contrastive.layers.heads import MLPHead, PredictionHead, ProjectionHead
-from keras_contrastive.layers.multi_view import MultiView
+from keras_contrastive.layers.multi_view import MultiCrop, MultiView
 
 __all__ = [
     "ImageAugmentationLayer",
     "MLPHead",
+    "MultiCrop",
     "MultiView",
     "PredictionHead",
     "ProjectionHead",

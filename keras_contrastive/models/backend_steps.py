@@ -406,4 +406,4 @@ TEST_STEPS = {
 
 def stop_gradient(tensors):
     """Statistics and post-step inputs never carry gradients."""
-    return {name: ops.stop_gradient(value) for name, value in tensors.items()}
+    return keras.tree.map_structure(ops.stop_gradient, tensors)

@@ -33,7 +33,9 @@ class BYOL(MomentumModel, PredictorModel):
         prediction_head: default `PredictionHead(hidden_dims=(dim,),
             output_dim=<projection size>)`; its output size must equal the
             projection's.
-        augmenter: default: a `SimCLRAugmenter` sized to the input images.
+        augmenter: default: a `SimCLRAugmenter` sized to the input images. A
+            `MultiCrop` gives more views; only its global views have targets
+            (see `PredictorModel`).
         momentum: m of the target update, in [0, 1] (the schedule's start value
             when a `MomentumSchedule` is used).
         batch_norm_views: `"per_view"` (default): one call of each network per
@@ -68,6 +70,7 @@ class BYOL(MomentumModel, PredictorModel):
     """
 
     config_attributes = ("momentum", "batch_norm_views")
+    supports_multi_view = True
     momentum_networks = {
         "target_encoder": "encoder",
         "target_head": "projection_head",

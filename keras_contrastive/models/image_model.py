@@ -8,12 +8,14 @@ from keras import ops
 
 from keras_contrastive._validation import check_layer, check_one_of, fail
 from keras_contrastive.layers import (
+    MultiCrop,
     MultiView,
     PredictionHead,
     ProjectionHead,
     SimCLRAugmenter,
 )
 from keras_contrastive.layers.augmentation import check_images_against_value_range
+from keras_contrastive.layers.multi_view import multi_view_augmenter
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.models.fit_data import peek_first_batch
 
@@ -36,19 +38,54 @@ def map_views(network, views, batch_norm_views="joint"):
 
     `"joint"`: one call on the views concatenated along the batch, so every batch
     norm normalises all k * N images of the k views together (the SimCLR paper's
-    global batch norm, which also gathers replicas). `"per_view"`: one call per
-    view, so each view is normalised with its own statistics, as lightly,
-    solo-learn and the BYOL code call the backbone once per view. `network` may
-    return a tensor or a tuple/dict of tensors with the batch first.
+    global batch norm, which also gathers replicas). Views of different sizes
+    (`MultiCrop`) cannot be concatenated: consecutive views of one size go in one
+    call, as DINO's multi-resolution forward does (Caron et al. 2021). `"per_view"`:
+    one call per view, so each view is normalised with its own statistics, as
+    lightly, solo-learn and the BYOL code call the backbone once per view.
+
+    A view may be a tensor or a tuple of tensors (passed to `network` as one
+    argument); `network` may return a tensor or a tuple/dict of tensors, each
+    with the batch first.
     """
     if batch_norm_views == "per_view":
         return [network(view) for view in views]
-    n = ops.shape(views[0])[0]
-    joint = network(ops.concatenate(list(views), axis=0))
-    return [
-        keras.tree.map_structure(lambda t, i=i: t[i * n : (i + 1) * n], joint)
-        for i in range(len(views))
-    ]
+    results = []
+    for group in _same_shape_runs(views):
+        n = ops.shape(keras.tree.flatten(group[0])[0])[0]
+        joint = network(
+            keras.tree.map_structure(lambda *t: ops.concatenate(t, axis=0), *group)
+        )
+        results += [
+            keras.tree.map_structure(lambda t, i=i, n=n: t[i * n : (i + 1) * n], joint)
+            for i in range(len(group))
+        ]
+    return results
+
+
+def _same_shape_runs(views):
+    """`views` split into runs of consecutive views with equal static shapes."""
+
+    def shapes(view):
+        return [tuple(t.shape[1:]) for t in keras.tree.flatten(view)]
+
+    runs = []
+    for view in views:
+        if runs and shapes(runs[-1][0]) == shapes(view):
+            runs[-1].append(view)
+        else:
+            runs.append([view])
+    return runs
+
+
+def global_view_pairs(num_views, num_global):
+    """The (i, j), i < j, view pairs a multi-view loss compares: every pair in
+    which view i is global (views `0 .. num_global - 1`). Two views: [(0, 1)].
+
+    Caron et al. 2020 (SwAV, eq. 3 summed over views) and DINO pair the views
+    with the global views only; local views are never compared with each other.
+    """
+    return [(i, j) for i in range(num_global) for j in range(i + 1, num_views)]
 
 
 def check_image_batch(shape, channels=None, name="images"):
@@ -120,8 +157,11 @@ class ImageContrastiveModel(ContrastiveModel):
     """
 
     nested_config = ("encoder", "projection_head", "augmenter")
-    #: How many random views of each image `augment` returns.
+    #: How many random views of each image `augment` returns (an augmenter that
+    #: makes several views, `MultiCrop` or `MultiView`, says how many instead).
     num_views = 2
+    #: Whether the method compares more than two views (a `MultiCrop` augmenter).
+    supports_multi_view = False
     #: Whether the method has a `prediction_head` (built with the other networks).
     uses_prediction_head = False
 
@@ -195,9 +235,19 @@ class ImageContrastiveModel(ContrastiveModel):
         image_shape = check_image_batch(self.image_shape(input_shape))
         if self.augmenter is None:
             self.augmenter = self.default_augmenter(image_shape)
-        self.views = MultiView(self.augmenter, num_views=self.num_views)
+        self.views = multi_view_augmenter(self.augmenter)
+        if self.views is None:
+            self.views = MultiView(self.augmenter, num_views=self.num_views)
+        elif self.views.num_views != self.num_views and not self.supports_multi_view:
+            fail(
+                "augmenter",
+                f"an augmenter making {self.num_views} view(s) for "
+                f"{type(self).__name__} (SimCLR and BYOL take more, e.g. MultiCrop)",
+                f"{type(self.augmenter).__name__} making {self.views.num_views} views",
+            )
         images = keras.KerasTensor((2,) + image_shape[1:])
-        view_shape = self.augmenter.compute_output_spec(images).shape
+        spec = self.augmenter.compute_output_spec(images)
+        view_shape = keras.tree.flatten(spec)[0].shape
         view = keras.KerasTensor((2,) + tuple(view_shape[1:]))
         features = self.encode(view)
         self.feature_dim = int(features.shape[-1])
@@ -223,13 +273,19 @@ class ImageContrastiveModel(ContrastiveModel):
 
     # ------------------------------------------------------------ forward helpers
 
+    @property
+    def num_global_views(self):
+        """How many of `augment`'s views are global (full size): all but
+        `MultiCrop`'s local ones."""
+        return self.views.num_global
+
     def augment(self, images):
-        """`num_views` random views of a batch of images.
+        """`num_views` random views of a batch of images (global views first).
 
         The views are always random, in `evaluate` too: they are what the loss
         compares. `training` of the networks switches batch norm and dropout only.
         """
-        default = isinstance(self.augmenter, SimCLRAugmenter)
+        default = isinstance(self.augmenter, (SimCLRAugmenter, MultiCrop))
         check_image_batch(images.shape, channels=3 if default else None)
         return self.views(images, training=True)
 

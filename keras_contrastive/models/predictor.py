@@ -6,6 +6,7 @@ from keras_contrastive.losses import byol_loss
 from keras_contrastive.models.image_model import (
     ImageContrastiveModel,
     check_batch_norm_views,
+    global_view_pairs,
     map_views,
 )
 from keras_contrastive.models.monitoring import view_pair_stats
@@ -24,6 +25,12 @@ class PredictorModel(ImageContrastiveModel):
     paper sums the two terms; the mean keeps `BYOLLoss`'s scale). Subclasses say
     what the target is (`targets`): BYOL a momentum network's projection, SimSiam
     the online projection itself (Chen & He 2021).
+
+    With more than two views (a `MultiCrop` augmenter) only the global views have
+    targets, and every view's prediction regresses the target of every other
+    global view (Caron et al. 2020's pairing, as solo-learn's multi-crop BYOL):
+    the loss is the mean over those (prediction, target) pairs, which is the
+    symmetrised loss above for two views.
 
     Logs `contrastive_accuracy` (is the other view's target the closest of the
     batch's targets to the prediction) and `embedding_std` of the online
@@ -44,27 +51,31 @@ class PredictorModel(ImageContrastiveModel):
         raise NotImplementedError
 
     def forward_pass(self, x, training=False):
-        def online_and_target(view):
+        def online(view):
             z = self.project(view, training)
-            p = self.prediction_head(z, training=training)
-            return z, p, ops.stop_gradient(self.targets(view, z, training))
+            return z, self.prediction_head(z, training=training)
 
-        (z_a, p_a, target_a), (_, p_b, target_b) = map_views(
-            online_and_target, self.augment(x), self.batch_norm_views
+        def target(view_and_z):
+            return ops.stop_gradient(self.targets(*view_and_z, training))
+
+        views = self.augment(x)
+        z, p = zip(*map_views(online, views, self.batch_norm_views))
+        global_views = range(self.num_global_views)
+        targets = map_views(
+            target, [(views[i], z[i]) for i in global_views], self.batch_norm_views
         )
-        return {
-            "p_a": p_a,
-            "p_b": p_b,
-            "target_a": target_a,
-            "target_b": target_b,
-            "z_a": z_a,
-        }
+        return {"predictions": tuple(p), "targets": tuple(targets), "z_a": z[0]}
 
     def compute_contrastive_loss(self, outputs):
-        loss_ab = byol_loss(outputs["p_a"], outputs["target_b"])
-        loss_ba = byol_loss(outputs["p_b"], outputs["target_a"])
-        return 0.5 * (ops.mean(loss_ab) + ops.mean(loss_ba))
+        p, targets = outputs["predictions"], outputs["targets"]
+        losses = []
+        for i, j in global_view_pairs(len(p), len(targets)):
+            losses.append(ops.mean(byol_loss(p[j], targets[i])))
+            if j < len(targets):  # both global: view i predicts view j's target
+                losses.append(ops.mean(byol_loss(p[i], targets[j])))
+        return ops.mean(ops.stack(losses))
 
     def compute_contrastive_stats(self, outputs):
         # The collapse monitor reads the online projection (SimSiam, fig. 2).
-        return view_pair_stats(outputs["p_a"], outputs["target_b"], outputs["z_a"])
+        p, targets = outputs["predictions"], outputs["targets"]
+        return view_pair_stats(p[0], targets[1], outputs["z_a"])

@@ -8,6 +8,7 @@ from keras_contrastive.losses import nt_xent
 from keras_contrastive.models.image_model import (
     ImageContrastiveModel,
     check_batch_norm_views,
+    global_view_pairs,
     map_views,
 )
 from keras_contrastive.models.monitoring import embedding_std, nt_xent_accuracy
@@ -29,7 +30,10 @@ class SimCLR(ImageContrastiveModel):
         projection_head: the MLP between features and the loss. Default:
             `ProjectionHead(hidden_dims=(dim,), output_dim=128)` sized to the encoder.
         augmenter: the random view generator. Default: a `SimCLRAugmenter` sized to the
-            input images.
+            input images. A `MultiCrop` gives more than two views (Caron et al.
+            2020): the loss is then NT-Xent averaged over every pair of a global
+            view with another view (global or local); local views are not
+            compared with each other. Two views give SimCLR's loss exactly.
         temperature: NT-Xent's temperature.
         batch_norm_views: `"per_view"` (default): one encoder call per view, so
             batch norm normalises each view with its own statistics (as
@@ -65,6 +69,7 @@ class SimCLR(ImageContrastiveModel):
 
     #: Both views of a row depend on that row only (without batch norm).
     supports_gradient_cache = True
+    supports_multi_view = True
     config_attributes = ("temperature", "batch_norm_views")
 
     def __init__(
@@ -85,15 +90,28 @@ class SimCLR(ImageContrastiveModel):
             features = self.encode(view, training)
             return features, self.projection_head(features, training=training)
 
-        (f_a, z_a), (f_b, z_b) = map_views(
+        encoded = map_views(
             features_and_projection, self.augment(x), self.batch_norm_views
         )
-        return {"z_a": z_a, "z_b": z_b, "features": ops.concatenate([f_a, f_b], 0)}
+        z = [projection for _, projection in encoded]
+        global_features = [f for f, _ in encoded[: self.num_global_views]]
+        outputs = {
+            "z_a": z[0],
+            "z_b": z[1],
+            "features": ops.concatenate(global_features, 0),
+        }
+        if len(z) > 2:
+            outputs["z_more"] = tuple(z[2:])
+        return outputs
 
     def compute_contrastive_loss(self, outputs):
-        return ops.mean(
-            nt_xent(outputs["z_a"], outputs["z_b"], temperature=self.temperature)
-        )
+        z = [outputs["z_a"], outputs["z_b"], *outputs.get("z_more", ())]
+        pairs = global_view_pairs(len(z), self.num_global_views)
+        losses = [
+            ops.mean(nt_xent(z[i], z[j], temperature=self.temperature))
+            for i, j in pairs
+        ]
+        return losses[0] if len(losses) == 1 else ops.mean(ops.stack(losses))
 
     def compute_contrastive_stats(self, outputs):
         return {
