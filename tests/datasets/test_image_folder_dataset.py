@@ -91,7 +91,7 @@ def test_compute_embeddings_and_fit_take_the_stream(folder):
     import keras
 
     from keras_contrastive.evaluation import compute_embeddings
-    from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter
+    from keras_contrastive.layers import ProjectionHead
     from keras_contrastive.models import SimCLR
 
     dataset = image_folder_dataset(folder, labels=None, image_size=(8, 8), batch_size=2)
@@ -108,17 +108,14 @@ def test_compute_embeddings_and_fit_take_the_stream(folder):
     np.testing.assert_allclose(
         features[order], reference[np.lexsort(reference.T)], rtol=1e-5
     )
-    # A contrastive model trains on the unlabeled stream.
+    # A contrastive model trains on the unlabeled stream (an identity augmenter
+    # keeps the compiled step small).
     model = SimCLR(
         keras.Sequential(
-            [
-                keras.Input((8, 8, 3)),
-                keras.layers.Conv2D(4, 3),
-                keras.layers.GlobalAveragePooling2D(),
-            ]
+            [keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D()]
         ),
-        projection_head=ProjectionHead(hidden_dims=(8,), output_dim=4),
-        augmenter=SimCLRAugmenter(8, blur=False, seed=0),
+        projection_head=ProjectionHead(hidden_dims=(4,), output_dim=4),
+        augmenter=keras.layers.Identity(),
     )
     model.compile(optimizer="adam")
     history = model.fit(dataset, epochs=1, verbose=0)
