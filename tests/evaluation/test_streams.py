@@ -74,6 +74,21 @@ def test_compute_embeddings_of_streams_equal_the_arrays(rng):
     )
 
 
+def test_torch_dataloader_on_any_backend(rng):
+    torch = pytest.importorskip("torch")
+    x, y = _blobs(rng, 30)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+        batch_size=8,
+    )
+    encoder = _encoder()
+    features, labels = compute_embeddings(encoder, loader, return_labels=True)
+    np.testing.assert_allclose(
+        features, compute_embeddings(encoder, x), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_array_equal(labels, y)
+
+
 def test_shuffled_dataset_keeps_labels_aligned(rng):
     x, y = _blobs(rng, 40)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(40, seed=1).batch(8)
