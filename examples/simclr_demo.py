@@ -16,13 +16,17 @@ What it does, in under 5 minutes on 2 CPU cores:
    image, NT-Xent), with a `KNNMonitor` logging the held-out kNN top-1 and top-5
    accuracy per epoch into the progress bar and the History;
 4. prints both accuracies, saves the trained encoder to `outputs/simclr_encoder.keras`
-   and, with `keras_contrastive.visualization`, four figures in `outputs/`:
+   and, with `keras_contrastive.visualization`, five figures in `outputs/`:
    `simclr_demo.png` (the training curves: loss, contrastive accuracy, embedding
    std, held-out kNN top-1 and top-5 per epoch, random init dashed),
    `simclr_augmentations.png` (six training images of different classes and
    five augmented views of each), `simclr_embeddings.png` (PCA of the held-out
    embeddings coloured by class) and `simclr_neighbors.png` (held-out queries
-   and their 8 nearest held-out images, titles green when the class matches).
+   and their 8 nearest held-out images, titles green when the class matches),
+   `simclr_similarity.png` (cosine similarities of two views' projections of 16
+   held-out images: the positives on the diagonal), and the held-out embeddings
+   with labels and an image sprite for TensorBoard's projector in
+   `outputs/projector/` (`tensorboard --logdir outputs/projector`).
 """
 
 import argparse
@@ -50,10 +54,12 @@ from keras_contrastive.evaluation import (  # noqa: E402
 from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter  # noqa: E402
 from keras_contrastive.models import SimCLR  # noqa: E402
 from keras_contrastive.visualization import (  # noqa: E402
+    export_to_tensorboard_projector,
     plot_augmentations,
     plot_embeddings,
     plot_history,
     plot_nearest_neighbors,
+    plot_similarity_matrix,
 )
 
 
@@ -82,7 +88,15 @@ def make_encoder(widths=(32, 64, 128)):
 
 
 def save_figures(
-    output_dir, history, knn_before, augmenter, x_train, x_test, y_test, embeddings
+    output_dir,
+    history,
+    knn_before,
+    model,
+    augmenter,
+    x_train,
+    x_test,
+    y_test,
+    embeddings,
 ):
     """The demo's pictures (keras_contrastive.visualization), as PNG files."""
     import matplotlib
@@ -123,7 +137,35 @@ def save_figures(
     )
     paths["neighbors"] = os.path.join(output_dir, "simclr_neighbors.png")
     fig.savefig(paths["neighbors"], dpi=110)
+
+    # Two augmented views of 16 held-out images through encoder + head: the
+    # positives on the diagonal (what NT-Xent compares).
+    def project(images, training=False):
+        return model.projection_head(
+            model.encoder(images, training=False), training=False
+        )
+
+    views = [augmenter(x_test[::62][:16], training=True) for _ in range(2)]
+    fig = plot_similarity_matrix(
+        compute_embeddings(project, views[0]),
+        compute_embeddings(project, views[1]),
+        title="projections of two views (held-out)",
+        xlabel="view 2",
+        ylabel="view 1",
+        color_range=None,  # the cosines of a small encoder lie close together
+    )
+    paths["similarity"] = os.path.join(output_dir, "simclr_similarity.png")
+    fig.savefig(paths["similarity"], dpi=110)
     plt.close("all")
+    # The held-out embeddings for TensorBoard's projector (with image sprite).
+    export_to_tensorboard_projector(
+        embeddings,
+        y_test,
+        os.path.join(output_dir, "projector"),
+        images=x_test,
+        class_names=CIFAR10_CLASSES,
+    )
+    paths["projector"] = os.path.join(output_dir, "projector")
     return paths
 
 
@@ -179,6 +221,7 @@ def main(argv=None):
         args.output_dir,
         history,
         knn_before,
+        model,
         augmenter,
         x_train,
         x_test,
@@ -194,8 +237,8 @@ def main(argv=None):
     )
     print(f"held-out kNN top-5 accuracy, after SimCLR: {100 * top5_after:5.1f}%")
     print(f"saved the encoder to {encoder_path}")
-    for figure_path in figures.values():
-        print(f"saved a figure to {figure_path}")
+    for name, figure_path in figures.items():
+        print(f"saved the {name} to {figure_path}")
     print(f"total time {time.perf_counter() - start:.0f} s")
     return knn_before, knn_after
 

@@ -572,6 +572,7 @@ def plot_similarity_matrix(
     title="cosine similarity",
     xlabel=None,
     ylabel=None,
+    color_range=(-1.0, 1.0),
 ):
     """Draws the cosine similarities between the rows of two batches as a heatmap.
 
@@ -580,14 +581,18 @@ def plot_similarity_matrix(
     batch (what a view-pair loss such as `NTXent` compares) the diagonal holds
     the positive pairs: a trained model shows a bright diagonal on a paler
     background; a collapsed one a uniformly red square. Readable up to a few
-    hundred rows.
+    hundred rows. `color_range=None` stretches the colours over the values
+    present, for a matrix whose cosines all lie within a narrow band.
 
     Args:
         embeddings: `(n, dim)` array, the rows.
         other_embeddings: optional `(m, dim)` array, the columns; default
             `embeddings` itself (the self-similarity, 1 on the diagonal).
         title: the axes' title.
-        xlabel, ylabel: axis labels (default "other_embeddings" / "embeddings").
+        xlabel, ylabel: axis labels (default "other" / "embeddings").
+        color_range: `(low, high)` similarities at the ends of the colour scale;
+            None: the matrix's own minimum and maximum (for embeddings whose
+            cosines all lie close together, as early in training).
 
     Returns:
         The matplotlib Figure; `fig.axes[0].images[0].get_array()` is the
@@ -616,12 +621,15 @@ def plot_similarity_matrix(
                 b.shape[1],
             )
     check_string("title", title, allow_empty=True)
+    if color_range is not None:
+        color_range = check_pair("color_range", color_range)
     similarity = _unit_rows(a) @ _unit_rows(b).T
+    low, high = color_range or (float(similarity.min()), float(similarity.max()))
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     image = ax.imshow(
-        similarity, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest"
+        similarity, cmap="RdBu_r", vmin=low, vmax=high, interpolation="nearest"
     )
     fig.colorbar(image, ax=ax)
     ax.set_title(title)

@@ -249,6 +249,8 @@ def test_similarity_heatmap_is_the_cosine_matrix(rng):
     fig = plot_similarity_matrix(a, b)
     np.testing.assert_allclose(_drawn(fig.axes[0]), reference, atol=1e-6)
     assert fig.axes[0].images[0].get_clim() == (-1.0, 1.0)
+    stretched = plot_similarity_matrix(a, b, color_range=None).axes[0].images[0]
+    assert stretched.get_clim() == pytest.approx((reference.min(), reference.max()))
     own = _drawn(plot_similarity_matrix(a).axes[0])
     np.testing.assert_allclose(np.diag(own), 1.0, atol=1e-6)
     with pytest.raises(ValueError, match=r"`other_embeddings.shape\[1\]` must be"):
