@@ -3,7 +3,6 @@
 import math
 
 import keras
-from keras import ops
 
 from keras_contrastive._validation import (
     check_int,
@@ -16,7 +15,7 @@ from keras_contrastive._validation import (
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
-class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupCosineDecay(keras.optimizers.schedules.CosineDecay):
     """Linear warmup to a peak learning rate, then cosine decay (SimCLR, BYOL).
 
     With `step` the optimizer's iteration count (0 on the first update):
@@ -31,10 +30,19 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     So the rate climbs linearly from `warmup_start_learning_rate` to
     `peak_learning_rate` over `warmup_steps` steps, then follows a half cosine
-    down to `alpha * peak_learning_rate` over the next `decay_steps` steps and
-    stays there. `decay_steps` counts the steps *after* warmup (as in
-    `keras.optimizers.schedules.CosineDecay`); for a run of `total_steps`, pass
-    `decay_steps=total_steps - warmup_steps`.
+    (Loshchilov & Hutter 2017, without restarts) down to
+    `alpha * peak_learning_rate` over the next `decay_steps` steps and stays
+    there. `decay_steps` counts the steps *after* warmup; for a run of
+    `total_steps`, pass `decay_steps=total_steps - warmup_steps`.
+
+    This is `keras.optimizers.schedules.CosineDecay(warmup_start_learning_rate,
+    decay_steps, alpha, warmup_target=peak_learning_rate,
+    warmup_steps=warmup_steps)`, whose maths it runs. What it adds: the
+    schedule named by its peak, as the SimCLR and BYOL papers state it (Keras
+    calls the warmup's start `initial_learning_rate` and the peak
+    `warmup_target`), `warmup_steps=0` meaning "start at the peak", and
+    arguments checked when the schedule is made (Keras accepts, e.g., a
+    negative `decay_steps` and fails later inside the step).
 
     Args:
         peak_learning_rate: Float >= 0, the rate reached at the end of warmup.
@@ -67,37 +75,26 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup_start_learning_rate=0.0,
         name="WarmupCosineDecay",
     ):
-        super().__init__()
         # Wrong types: a TypeError that is also the ValueError raised before.
         with legacy_type_errors():
-            self.peak_learning_rate = check_number(
-                "peak_learning_rate", peak_learning_rate, minimum=0.0
-            )
-            self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
-            self.decay_steps = check_positive_int("decay_steps", decay_steps)
-            self.alpha = check_probability("alpha", alpha)
-            self.warmup_start_learning_rate = check_number(
+            peak = check_number("peak_learning_rate", peak_learning_rate, minimum=0.0)
+            warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
+            decay_steps = check_positive_int("decay_steps", decay_steps)
+            alpha = check_probability("alpha", alpha)
+            start = check_number(
                 "warmup_start_learning_rate", warmup_start_learning_rate, minimum=0.0
             )
-        self.name = name
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        peak = self.peak_learning_rate
-        warmup = float(self.warmup_steps)
-        start = self.warmup_start_learning_rate
-        # max(warmup, 1) keeps the untaken branch finite when warmup_steps == 0.
-        warm_fraction = ops.divide(step, max(warmup, 1.0))
-        warm_lr = ops.add(start, ops.multiply(peak - start, warm_fraction))
-        decay_fraction = ops.divide(
-            ops.clip(ops.subtract(step, warmup), 0.0, float(self.decay_steps)),
-            float(self.decay_steps),
+        warm = warmup_steps > 0
+        super().__init__(
+            initial_learning_rate=start if warm else peak,
+            decay_steps=decay_steps,
+            alpha=alpha,
+            name=name,
+            warmup_target=peak if warm else None,
+            warmup_steps=warmup_steps,
         )
-        cosine = ops.multiply(0.5, ops.add(1.0, ops.cos(math.pi * decay_fraction)))
-        decay_lr = ops.multiply(
-            peak, ops.add(self.alpha, ops.multiply(1.0 - self.alpha, cosine))
-        )
-        return ops.where(ops.less(step, warmup), warm_lr, decay_lr)
+        self.peak_learning_rate = peak
+        self.warmup_start_learning_rate = start
 
     def get_config(self):
         return {
