@@ -15,6 +15,15 @@ class RandomCutout(ImageAugmentationLayer):
     border (as in Cutout); its height and width are `size` times the image's, with
     `size` fixed or drawn per sample from a `(low, high)` range.
 
+    Why not `keras.layers.RandomErasing` (Zhong et al. 2020, in Keras 3.15): it
+    is a different augmentation. Cutout's patch has a set size and its centre is
+    uniform over the image, so it is often cut by the border; Keras' draws the
+    patch's width and height fractions independently (square roots of uniform
+    draws in `scale`), fills it with Gaussian noise by default, and a single
+    `factor` f makes the per-image probability itself uniform in [0, f] (mean
+    f / 2), where `rate` here is the probability. This layer also draws its
+    randomness per replica like the other image layers of this package.
+
     Args:
         size: side of the rectangle as a fraction of the image side, a number in
             (0, 1] or a `(low, high)` range. Default 0.5 (Cutout's CIFAR setting,
