@@ -189,30 +189,39 @@ def _jax_lse(block, masked):
 def _tf_lse(queries, candidates, exclude, block):
     import tensorflow as tf
 
-    def logits(qb, c, eb):
-        s = tf.matmul(qb, c, transpose_b=True)
-        if eb is not None:
-            # one_hot of -1 (a padding row) is all zeros: nothing masked.
-            s = s - tf.one_hot(eb, tf.shape(c)[0], on_value=BIG, dtype=s.dtype)
-        return s
+    # Without XLA every elementwise op is a pass over the (block, m) logits: the
+    # self column is masked by a scatter of one entry per row (not a one-hot
+    # matrix), and backward g scales the (block, d) operand and result instead
+    # of the (block, m) softmax.
 
-    def padded(x, value=0):
+    def masked(s, eb):
+        if eb is None:
+            return s
+        rows = tf.range(tf.shape(s)[0])
+        index = tf.stack([rows, eb], axis=1)
+        return tf.tensor_scatter_nd_update(s, index, tf.fill(tf.shape(rows), -BIG))
+
+    def padded(x):
         n = tf.shape(x)[0]
         pad = (block - n % block) % block
         widths = [[0, pad]] + [[0, 0]] * (len(x.shape) - 1)
-        x = tf.pad(x, widths, constant_values=value)
+        # Padding rows exclude column 0: harmless, their values are dropped.
+        x = tf.pad(x, widths)
         return tf.reshape(x, tf.concat([[-1, block], tf.shape(x)[1:]], axis=0))
 
     @tf.custom_gradient
     def lse(q, c):
         n = tf.shape(q)[0]
         qs = padded(q)
-        es = padded(exclude, -1) if exclude is not None else None
+        es = padded(exclude) if exclude is not None else None
         num = tf.shape(qs)[0]
 
         def body(i, out):
-            s = logits(qs[i], c, None if es is None else es[i])
-            return i + 1, out.write(i, tf.reduce_logsumexp(s, axis=1))
+            eb = None if es is None else es[i]
+            s = masked(tf.matmul(qs[i], c, transpose_b=True), eb)
+            m = tf.reduce_max(s, axis=1)
+            total = tf.reduce_sum(tf.exp(s - m[:, None]), axis=1)
+            return i + 1, out.write(i, m + tf.math.log(total))
 
         _, out = tf.while_loop(
             lambda i, _: i < num,
@@ -227,11 +236,12 @@ def _tf_lse(queries, candidates, exclude, block):
             ls = padded(value)
 
             def body(i, dc, dq):
-                qb = qs[i]
-                s = logits(qb, c, None if es is None else es[i])
-                w = tf.exp(s - ls[i][:, None]) * gs[i][:, None]
-                dc = dc + tf.matmul(w, qb, transpose_a=True)
-                return i + 1, dc, dq.write(i, tf.matmul(w, c))
+                qb, gb = qs[i], gs[i][:, None]
+                eb = None if es is None else es[i]
+                s = masked(tf.matmul(qb, c, transpose_b=True), eb)
+                p = tf.exp(s - ls[i][:, None])
+                dc = dc + tf.matmul(p, qb * gb, transpose_a=True)
+                return i + 1, dc, dq.write(i, tf.matmul(p, c) * gb)
 
             _, dc, dq = tf.while_loop(
                 lambda i, *_: i < num,
@@ -289,11 +299,15 @@ def _torch_lse():
             g = g.to(q.dtype)
             for start in range(0, q.shape[0], block):
                 rows = slice(start, start + block)
-                eb = None if exclude is None else exclude[rows]
-                w = logits(q[rows], c, eb)
-                w = w.sub_(value[rows, None]).exp_().mul_(g[rows, None])
-                torch.matmul(w, c, out=dq[rows])
-                dc.addmm_(w.T, q[rows])
+                # s - lse in the GEMM itself; g scales the (block, d) sides.
+                p = torch.addmm(-value[rows, None], q[rows], c.T)
+                if exclude is not None:
+                    p.scatter_(1, exclude[rows, None].long(), -BIG)
+                p = p.exp_()
+                gb = g[rows, None]
+                torch.matmul(p, c, out=dq[rows])
+                dq[rows] *= gb
+                dc.addmm_(p.T, q[rows] * gb)
             return dq, dc, None, None
 
     _TORCH_LSE.append(BlockedLogSumExp.apply)
