@@ -178,3 +178,21 @@ def test_mixed_bfloat16_augmenter(rng):
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     values = to_numpy(keras.ops.cast(out, "float32"))
     assert values.min() >= 0.0 and values.max() <= 256.0  # 255 rounds up in bf16
+
+
+def test_simclr_augmenter_presets_are_the_papers_recipes():
+    # Chen et al. 2020: CIFAR-10 colour strength 0.5 without blur (appendix B.9),
+    # ImageNet 1.0 with blur (appendix A); the rest are the common defaults.
+    from keras_contrastive.layers import SimCLRAugmenter
+
+    cifar = SimCLRAugmenter.cifar10()
+    assert (cifar.image_size, cifar.color_strength, cifar.blur) == (
+        (32, 32),
+        0.5,
+        False,
+    )
+    imagenet = SimCLRAugmenter.imagenet(seed=3, name="a")
+    explicit = SimCLRAugmenter(224, color_strength=1.0, blur=True, seed=3, name="a")
+    assert imagenet.get_config() == explicit.get_config()
+    # Any argument can still be overridden.
+    assert SimCLRAugmenter.cifar10(16, blur=True).blur is True

@@ -62,6 +62,11 @@ class SimCLRAugmenter(ImageAugmentationLayer):
     >>> view_1, view_2 = augmenter(images), augmenter(images)
     >>> tuple(view_1.shape)
     (8, 32, 32, 3)
+
+    The papers' two recipes by name:
+
+    >>> SimCLRAugmenter.cifar10().blur, SimCLRAugmenter.imagenet(96).color_strength
+    (False, 1.0)
     """
 
     requires_rgb = True
@@ -145,6 +150,18 @@ class SimCLRAugmenter(ImageAugmentationLayer):
             geometry.default_blur_radius(width),
         )
         return geometry.gaussian_blur_planes(planes, sigma, radius, backend=b)
+
+    @classmethod
+    def cifar10(cls, image_size=32, **kwargs):
+        """SimCLR's CIFAR-10 recipe (Chen et al. 2020, appendix B.9): colour
+        strength 0.5, no blur. Other arguments (`seed`, ...) pass through."""
+        return cls(image_size, **{"color_strength": 0.5, "blur": False, **kwargs})
+
+    @classmethod
+    def imagenet(cls, image_size=224, **kwargs):
+        """SimCLR's ImageNet recipe (Chen et al. 2020, appendix A): colour
+        strength 1.0, blur with probability 0.5. Other arguments pass through."""
+        return cls(image_size, **{"color_strength": 1.0, "blur": True, **kwargs})
 
     def passthrough(self, images):
         return resize(self.backend, images, self.image_size)
