@@ -14,6 +14,7 @@ from keras_contrastive import (
     models,
     optimizers,
     text,
+    visualization,
 )
 
 __version__ = "0.1.0"
@@ -27,4 +28,5 @@ __all__ = [
     "models",
     "optimizers",
     "text",
+    "visualization",
 ]
