@@ -212,3 +212,18 @@ def test_two_view_methods_refuse_more_views():
     model = MoCo(_encoder(), augmenter=crop)
     with pytest.raises(ValueError, match="augmenter"):
         model.build_for(np.zeros((4, 16, 16, 3), "uint8"))
+
+
+def test_deep_infomax_refuses_several_views():
+    from keras_contrastive.models import DeepInfoMax
+
+    encoder = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, name="local"),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
+    model = DeepInfoMax(encoder, "local", augmenter=MultiCrop(16, 8, blur=False))
+    with pytest.raises(ValueError, match="augmenter"):
+        model.build_for(np.zeros((4, 16, 16, 3), "uint8"))
