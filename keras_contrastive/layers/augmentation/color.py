@@ -123,6 +123,32 @@ def apply_color_matrix(pixels, matrix, offset=None, backend=None):
     return out
 
 
+def _hue_stage(x, shape, delta, b):
+    """The hue shift of one stage on flattened planes `(batch, 3, pixels)`.
+
+    Each sample's hue shift happens at one of the four stages, so a stage shifts
+    only some samples (`delta` is 0 for the others). Compiled graphs (XLA,
+    tf.data) need static shapes and shift every sample, by 0 where inactive.
+    Eager PyTorch can take the active samples alone, which does a quarter of the
+    work over the four stages; the others are returned as they are.
+    """
+    bnp = b.numpy
+    flat = (shape[0], shape[1], shape[2] * shape[3])
+    if getattr(b, "name", None) != "torch":
+        return bnp.reshape(hue_shift_planes(bnp.reshape(x, shape), delta, b), flat)
+    import torch  # the torch backend is active, so torch is importable
+
+    active = torch.nonzero(delta != 0.0, as_tuple=True)[0]
+    if active.numel() == 0:
+        return x
+    shifted = hue_shift_planes(
+        torch.reshape(x[active], (-1, *shape[1:])), delta[active], b
+    )
+    out = x.clone()
+    out[active] = torch.reshape(shifted, (-1, *flat[1:]))
+    return out
+
+
 def color_distort_planes(
     planes, brightness, contrast, saturation, hue, order, grayscale=None, backend=None
 ):
@@ -153,10 +179,7 @@ def color_distort_planes(
         mean = bnp.sum(bnp.mean(x, axis=2) * luma[None], axis=1, keepdims=True)
         offset = (select[:, CONTRAST] * (1.0 - contrast))[:, None] * mean
         x = bnp.clip(apply_color_matrix(x, matrix, offset, b), 0.0, 1.0)
-        x = bnp.reshape(
-            hue_shift_planes(bnp.reshape(x, shape), select[:, HUE] * hue, b),
-            (shape[0], shape[1], shape[2] * shape[3]),
-        )
+        x = _hue_stage(x, shape, select[:, HUE] * hue, b)
     if grayscale is not None:
         # Luma weights are positive and sum to 1: the result stays in [0, 1].
         gray = b.core.cast(grayscale_matrix(grayscale, b), dtype)
