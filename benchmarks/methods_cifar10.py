@@ -43,7 +43,6 @@ BYOL should cost at most one extra forward pass. Results are printed and, with
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -57,6 +56,7 @@ sys.path.insert(0, HERE)  # The sibling recipe module.
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _results import append_jsonl  # noqa: E402
 from simclr_cifar10 import DEFAULT_DATA, recipe_split, small_cnn  # noqa: E402
 
 from keras_contrastive.callbacks.momentum_schedule import (  # noqa: E402
@@ -321,9 +321,7 @@ def main(argv=None):
             + (f"{relative:>8.2f}x" if relative is not None else f"{'-':>9}")
         )
     if args.json:
-        with open(args.json, "a") as handle:
-            for result in results:
-                handle.write(json.dumps(result) + "\n")
+        append_jsonl(args.json, results)
     return results
 
 

@@ -1,0 +1,116 @@
+"""Renders docs/benchmarks.md from the JSON lines in benchmarks/results/.
+
+    python benchmarks/render_docs.py            rewrites docs/benchmarks.md
+    python benchmarks/render_docs.py --check    exits 1 if the page is out of date
+
+The figures on that page are the benchmarks' own output (`--json PATH`, see
+`_results.py`), grouped by the run that made them, each run with its command,
+machine and date; tests/test_benchmarks_page.py fails when the page and the
+results differ, so no figure there is typed by hand. To add a run: run a
+benchmark with `--json benchmarks/results/<benchmark>.jsonl`, then this script.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+PAGE = os.path.join(os.path.dirname(HERE), "docs", "benchmarks.md")
+
+HEADER = """# Benchmarks
+
+Rendered by `python benchmarks/render_docs.py` from the JSON lines the
+benchmarks write (benchmarks/results/); do not edit by hand. Each table is one
+run: the command that made it, the machine and the date are under it. Times on
+a shared 2-core machine move with its load; accuracies do not.
+"""
+
+
+def load(results_dir=RESULTS):
+    """{benchmark file name: [records]} of every .jsonl file, in file order."""
+    out = {}
+    for name in sorted(os.listdir(results_dir)):
+        if name.endswith(".jsonl"):
+            with open(os.path.join(results_dir, name)) as handle:
+                out[name[: -len(".jsonl")]] = [
+                    json.loads(line) for line in handle if line.strip()
+                ]
+    return out
+
+
+def _runs(records):
+    """Records grouped by run (command and date), in first-seen order."""
+    runs = {}
+    for record in records:
+        runs.setdefault((record["command"], record["date"]), []).append(record)
+    return runs.values()
+
+
+def _percent(value):
+    return f"{100 * value:.2f}%"
+
+
+def _methods_cifar10(records):
+    lines = [
+        "## CIFAR-10 recipe: methods side by side (`methods_cifar10.py`)",
+        "",
+        "10,000 training images of the CIFAR-10 training split (seed 0) and the",
+        "next 10,000 as held-out kNN queries (k = 200, t = 0.1), the small 4-block",
+        "CNN, batch 256, Adam 1e-3. Step time is the median after compilation;",
+        "'vs SimCLR' compares steps of one run only.",
+    ]
+    for run in _runs(records):
+        first = run[0]
+        lines += [
+            "",
+            "| library | method | backend | epochs | training images "
+            "| kNN top-1 | random init | ms/step | vs SimCLR |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in run:
+            relative = r.get("step_time_vs_simclr")
+            lines.append(
+                f"| {r['library']} | {r['method']} | {r.get('backend', '')} "
+                f"| {r['epochs']} | {r['num_train']:,} | {_percent(r['knn_trained'])} "
+                f"| {_percent(r['knn_random_init'])} "
+                f"| {1000 * r['step_seconds']:,.0f} "
+                f"| {'-' if relative is None else f'{relative:.2f}x'} |"
+            )
+        lines += [
+            "",
+            f"`{first['command']}` on {first['machine']}, {first['date']}"
+            + (f" ({first['note']})" if first.get("note") else "")
+            + ".",
+        ]
+    return lines
+
+
+RENDERERS = {"methods_cifar10": _methods_cifar10}
+
+
+def render(results_dir=RESULTS):
+    lines = [HEADER.rstrip()]
+    for name, records in load(results_dir).items():
+        if name not in RENDERERS:
+            raise ValueError(f"no renderer for benchmarks/results/{name}.jsonl")
+        lines += [""] + RENDERERS[name](records)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    page = render()
+    if args.check:
+        with open(PAGE) as handle:
+            return 0 if handle.read() == page else 1
+    with open(PAGE, "w") as handle:
+        handle.write(page)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
