@@ -46,9 +46,10 @@ def check_block_size(block_size):
 
 
 @contextlib.contextmanager
-def default_block_size(block_size):
+def default_block_size(block_size, min_rows=0):
     """Within it, streaming losses called without `block_size` use `block_size`
-    when they have more query rows than that (or a batch size unknown in Python).
+    when they have more query rows than `block_size` and `min_rows` (or a batch
+    size unknown in Python).
 
     Example:
 
@@ -62,7 +63,7 @@ def default_block_size(block_size):
     """
     block_size = check_block_size(block_size)
     previous = getattr(_DEFAULT, "value", None)
-    _DEFAULT.value = block_size
+    _DEFAULT.value = None if block_size is None else (block_size, int(min_rows))
     try:
         yield
     finally:
@@ -80,8 +81,9 @@ def resolve_block_size(block_size, x, rows_per_input_row=1):
     default = getattr(_DEFAULT, "value", None)
     if default is None:
         return None
+    default, min_rows = default
     n = static_dim(x, 0)
-    if n is not None and n * rows_per_input_row <= default:
+    if n is not None and n * rows_per_input_row <= max(default, min_rows):
         return None
     return default
 
@@ -299,15 +301,12 @@ def _torch_lse():
             g = g.to(q.dtype)
             for start in range(0, q.shape[0], block):
                 rows = slice(start, start + block)
-                # s - lse in the GEMM itself; g scales the (block, d) sides.
-                p = torch.addmm(-value[rows, None], q[rows], c.T)
-                if exclude is not None:
-                    p.scatter_(1, exclude[rows, None].long(), -BIG)
-                p = p.exp_()
-                gb = g[rows, None]
-                torch.matmul(p, c, out=dq[rows])
-                dq[rows] *= gb
-                dc.addmm_(p.T, q[rows] * gb)
+                eb = None if exclude is None else exclude[rows]
+                # In place: one (block, m) buffer for logits, softmax and weights.
+                w = logits(q[rows], c, eb)
+                w = w.sub_(value[rows, None]).exp_().mul_(g[rows, None])
+                torch.matmul(w, c, out=dq[rows])
+                dc.addmm_(w.T, q[rows])
             return dq, dc, None, None
 
     _TORCH_LSE.append(BlockedLogSumExp.apply)

@@ -37,6 +37,9 @@ from keras_contrastive.losses._streaming import default_block_size
 from keras_contrastive.models import backend_steps
 
 _SEED_STATE_NAME = "seed_generator_state"
+# Below this many query rows the loss's (rows, rows) matrix (16 MiB at 2,048) is
+# not what bounds the memory: the loss stays dense there.
+_STREAM_MIN_ROWS = 2048
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -223,11 +226,13 @@ def _full_batch_loss(model, outputs, regularizations):
     """The method's loss on all rows plus the chunks' mean regularisation.
 
     The streaming losses (NT-Xent, InfoNCE, symmetric InfoNCE) called without a
-    `block_size` stream here in blocks of `chunk_size` rows when the batch is
-    larger: the same value and gradient without the full (N, N) similarity
-    matrix, which at large batches would otherwise dominate the peak memory.
+    `block_size` stream here in blocks of `chunk_size` rows when they have more
+    than `_STREAM_MIN_ROWS` query rows (and more than a chunk; always when the
+    batch size is dynamic, as in TensorFlow's traced step): the same value and
+    gradient (to float rounding) without the full (N, N) similarity matrix,
+    which at large batches would otherwise dominate the peak memory.
     """
-    with default_block_size(model.gradient_cache.chunk_size):
+    with default_block_size(model.gradient_cache.chunk_size, min_rows=_STREAM_MIN_ROWS):
         loss = ops.cast(model.compute_contrastive_loss(outputs), "float32")
     return loss + ops.mean(regularizations)
 

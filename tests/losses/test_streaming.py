@@ -23,7 +23,10 @@ from keras_contrastive.losses import (
     nt_xent,
     symmetric_info_nce,
 )
-from keras_contrastive.losses._streaming import default_block_size
+from keras_contrastive.losses._streaming import (
+    default_block_size,
+    resolve_block_size,
+)
 from tests.backend_grad import value_and_grad as eager_value_and_grad
 
 ATOL = 1e-5
@@ -235,6 +238,21 @@ def test_default_block_size_streams_only_larger_batches():
     np.testing.assert_allclose(
         inner, ops.convert_to_numpy(info_nce(z_a, z_b)), atol=ATOL
     )
+
+
+def test_the_context_streams_above_its_thresholds():
+    z = np.zeros((5, 3), "float32")  # 10 NT-Xent rows
+    assert resolve_block_size(None, z, 2) is None
+    assert resolve_block_size(4, z, 2) == 4  # an explicit block_size always wins
+    with default_block_size(4):
+        assert resolve_block_size(None, z, 2) == 4
+        assert resolve_block_size(None, z, 1) == 4
+        assert resolve_block_size(2, z, 2) == 2
+    with default_block_size(4, min_rows=10):
+        assert resolve_block_size(None, z, 2) is None
+    with default_block_size(10):
+        assert resolve_block_size(None, z, 2) is None
+    assert resolve_block_size(None, z, 2) is None  # restored on exit
 
 
 def test_nan_input_gives_nan():
