@@ -13,8 +13,6 @@ from keras_contrastive._validation import (
     check_positive_int,
     fail,
 )
-from keras_contrastive.layers import MultiView
-from keras_contrastive.layers.multi_view import multi_view_augmenter
 from keras_contrastive.losses._common import BIG, non_finite_guard, to_float32
 from keras_contrastive.models.image_model import (
     ImageContrastiveModel,
@@ -325,14 +323,7 @@ class DeepInfoMax(ImageContrastiveModel):
 
     def build(self, input_shape):
         image_shape = check_image_batch(self.image_shape(input_shape))
-        if multi_view_augmenter(self.augmenter) is not None:
-            fail(
-                "augmenter",
-                "an augmenter making one view of each image (Deep InfoMax pairs "
-                "locations of one image with its own global vector)",
-                type(self.augmenter).__name__,
-            )
-        self.views = MultiView(self.augmenter, num_views=self.num_views)
+        self.views = self.view_generator()
         images = keras.KerasTensor((2,) + image_shape[1:])
         view_shape = self.augmenter.compute_output_spec(images).shape
         view = keras.KerasTensor((2,) + tuple(view_shape[1:]))

@@ -227,6 +227,23 @@ class ImageContrastiveModel(ContrastiveModel):
 
     # ------------------------------------------------------------ build
 
+    def view_generator(self):
+        """The layer making `augment`'s views: the augmenter itself when it makes
+        several (`MultiCrop`, `MultiView`), else a `MultiView` of `num_views`
+        calls of it; a ValueError naming `augmenter` if this method cannot take
+        that many views."""
+        views = multi_view_augmenter(self.augmenter)
+        if views is None:
+            return MultiView(self.augmenter, num_views=self.num_views)
+        if views.num_views != self.num_views and not self.supports_multi_view:
+            fail(
+                "augmenter",
+                f"an augmenter making {self.num_views} view(s) for "
+                f"{type(self).__name__} (SimCLR and BYOL take more, e.g. MultiCrop)",
+                f"{type(self.augmenter).__name__} making {views.num_views} views",
+            )
+        return views
+
     def image_shape(self, input_shape):
         """The images' part of the model input's shape (all of it by default)."""
         return tuple(input_shape)
@@ -235,16 +252,7 @@ class ImageContrastiveModel(ContrastiveModel):
         image_shape = check_image_batch(self.image_shape(input_shape))
         if self.augmenter is None:
             self.augmenter = self.default_augmenter(image_shape)
-        self.views = multi_view_augmenter(self.augmenter)
-        if self.views is None:
-            self.views = MultiView(self.augmenter, num_views=self.num_views)
-        elif self.views.num_views != self.num_views and not self.supports_multi_view:
-            fail(
-                "augmenter",
-                f"an augmenter making {self.num_views} view(s) for "
-                f"{type(self).__name__} (SimCLR and BYOL take more, e.g. MultiCrop)",
-                f"{type(self.augmenter).__name__} making {self.views.num_views} views",
-            )
+        self.views = self.view_generator()
         images = keras.KerasTensor((2,) + image_shape[1:])
         spec = self.augmenter.compute_output_spec(images)
         view_shape = keras.tree.flatten(spec)[0].shape

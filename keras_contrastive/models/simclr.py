@@ -111,7 +111,7 @@ class SimCLR(ImageContrastiveModel):
             ops.mean(nt_xent(z[i], z[j], temperature=self.temperature))
             for i, j in pairs
         ]
-        return losses[0] if len(losses) == 1 else ops.mean(ops.stack(losses))
+        return ops.mean(ops.stack(losses))
 
     def compute_contrastive_stats(self, outputs):
         return {

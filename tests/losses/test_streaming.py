@@ -27,6 +27,7 @@ from keras_contrastive.losses._streaming import (
     default_block_size,
     resolve_block_size,
 )
+from tests.backend_grad import finite_difference_grad
 from tests.backend_grad import value_and_grad as eager_value_and_grad
 
 ATOL = 1e-5
@@ -77,22 +78,6 @@ def ref_symmetric(a, b, tau):
     return 0.5 * (_lse(s) + _lse(s.T)) - np.diag(s)
 
 
-def numeric_grads(fn, arrays, eps=1e-5):
-    """Central differences of the float64 NumPy function `fn`."""
-    arrays = [np.asarray(a, np.float64) for a in arrays]
-    grads = []
-    for i, a in enumerate(arrays):
-        g = np.zeros_like(a)
-        for idx in np.ndindex(a.shape):
-            plus = [x.copy() for x in arrays]
-            minus = [x.copy() for x in arrays]
-            plus[i][idx] += eps
-            minus[i][idx] -= eps
-            g[idx] = (fn(*plus) - fn(*minus)) / (2 * eps)
-        grads.append(g)
-    return grads
-
-
 def check(loss_fn, ref_fn, arrays, block_size, rows):
     """The weighted sum of the per-row values: streaming = reference = dense."""
     weights = np.random.default_rng(7).uniform(0.5, 1.5, rows)
@@ -110,7 +95,9 @@ def check(loss_fn, ref_fn, arrays, block_size, rows):
 
     assert value == pytest.approx(ref(*arrays), abs=ATOL, rel=ATOL)
     assert value == pytest.approx(dense_value, abs=ATOL, rel=ATOL)
-    for g, r, d in zip(grads, numeric_grads(ref, arrays), dense_grads):
+    for g, r, d in zip(
+        grads, finite_difference_grad(ref, arrays, eps=1e-5), dense_grads
+    ):
         np.testing.assert_allclose(g, r, atol=ATOL, rtol=ATOL)
         np.testing.assert_allclose(g, d, atol=ATOL)
 
