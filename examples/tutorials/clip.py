@@ -218,7 +218,7 @@ history = model.fit(
     shuffle=True,
     verbose=2,
 )
-plot_history(history)
+plot_history(history, ["loss", "contrastive_accuracy", "embedding_std", "logit_scale"])
 plt.show()
 
 # %% [markdown]
