@@ -8,6 +8,8 @@
 - `sts_spearman` / `spearman_correlation`: STS Benchmark evaluation of a text
   encoder (Cer et al., 2017).
 - `paraphrase_mining`: the most similar pairs within one set, block by block.
+- `metric_retrieval`: precision@1, R-precision and MAP@R of labelled embeddings,
+  the supervised metric-learning read-out of Musgrave et al. (2020).
 - `retrieval_metrics`: image-to-text and text-to-image recall@k (CLIP-style).
 - `encode_texts`: the text encoder protocol those functions share.
 - `zero_shot_classifier` / `zero_shot_accuracy` / `class_embeddings`: zero-shot
@@ -17,6 +19,7 @@
 from keras_contrastive.evaluation.embeddings import compute_embeddings, knn_evaluate
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_classify
 from keras_contrastive.evaluation.linear_probe import linear_probe
+from keras_contrastive.evaluation.metric_retrieval import metric_retrieval
 from keras_contrastive.evaluation.paraphrase import paraphrase_mining
 from keras_contrastive.evaluation.retrieval import retrieval_metrics
 from keras_contrastive.evaluation.semantic_index import SemanticIndex
@@ -39,6 +42,7 @@ __all__ = [
     "knn_classify",
     "knn_evaluate",
     "linear_probe",
+    "metric_retrieval",
     "paraphrase_mining",
     "retrieval_metrics",
     "spearman_correlation",
