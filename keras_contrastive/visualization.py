@@ -305,7 +305,8 @@ def plot_history(history, metrics=None, image_size=3.5):
         history: the `keras.callbacks.History` that `fit` returns, or its
             `.history` dict (`{name: [value per epoch]}`).
         metrics: names to draw, in panel order; default every logged numeric
-            value.
+            value except a `skipped_steps` that stayed 0 (the count of steps
+            whose loss was not finite: a panel only when there were any).
         image_size: inches per panel (height; the width is 1.3 times that).
 
     Returns:
@@ -337,7 +338,11 @@ def plot_history(history, metrics=None, image_size=3.5):
             )
         names = list(metrics)
     else:
-        names = list(curves)
+        names = [
+            name
+            for name in curves
+            if not (name in _HIDDEN_WHEN_ZERO and not any(curves[name]))
+        ]
         if not names:
             fail("history", "a History with numeric values", summarize(history))
     image_size = _check_inches(image_size)
@@ -382,6 +387,7 @@ def plot_history(history, metrics=None, image_size=3.5):
 
 _FIRST_PANELS = ("loss", "contrastive_accuracy", "embedding_std")
 _KNN_PANEL = "kNN accuracy"
+_HIDDEN_WHEN_ZERO = ("skipped_steps",)
 
 
 # ----------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_history_panels_and_lines_hold_the_logged_values():
 def test_history_default_order_puts_the_library_values_first_and_knn_last():
     logs = {
         "val_knn_accuracy": [0.3],
-        "skipped_steps": [0.0],
+        "skipped_steps": [1.0],
         "embedding_std": [0.1],
         "loss": [4.0],
     }
@@ -126,6 +126,18 @@ def test_history_default_order_puts_the_library_values_first_and_knn_last():
     assert titles == ["loss", "embedding_std", "skipped_steps", "kNN accuracy"]
     # Three panels a row: 2 rows, the unused axes removed.
     assert len(fig.axes) == 4
+
+
+def test_history_hides_skipped_steps_only_while_there_were_none():
+    logs = {"loss": [4.0, 3.0], "skipped_steps": [0.0, 0.0]}
+    assert [ax.get_title() for ax in plot_history(logs).axes] == ["loss"]
+    fig = plot_history(logs, metrics=["loss", "skipped_steps"])  # asked for: drawn
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "skipped_steps"]
+    logs["skipped_steps"] = [0.0, 2.0]
+    assert [ax.get_title() for ax in plot_history(logs).axes] == [
+        "loss",
+        "skipped_steps",
+    ]
 
 
 def test_history_object_and_metrics_selection():

@@ -77,14 +77,16 @@ class _Figures:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        self._plt, self._show = plt, plt.show
-        plt.show = self._capture
-        return self
+        def show(*args, **kwargs):
+            for number in plt.get_fignums():
+                self.shown.append(self.save(plt.figure(number)))
+            plt.close("all")
 
-    def _capture(self, *args, **kwargs):
-        for number in self._plt.get_fignums():
-            self.shown.append(self.save(self._plt.figure(number)))
-        self._plt.close("all")
+        # A plain function: pyplot inspects `show`'s signature when it first
+        # switches backends, which a bound method does not support.
+        self._plt, self._show = plt, plt.show
+        plt.show = show
+        return self
 
     def __exit__(self, *exc):
         self._plt.show = self._show
