@@ -52,6 +52,9 @@ def provenance(argv=None):
     accelerators = _accelerators()
     if accelerators:
         machine += ", " + ", ".join(accelerators)
+    if hasattr(os, "getloadavg"):
+        # Times on a shared machine move with its load: record it beside them.
+        machine += f", load average {os.getloadavg()[0]:.1f}"
     return {
         "command": " ".join([f"KERAS_BACKEND={backend} python", script, *argv[1:]]),
         "machine": machine,

@@ -3,12 +3,12 @@
     KERAS_BACKEND=jax python benchmarks/gradient_cache.py [--steps N]
     (or: python3 tasks.py bench gradient_cache)
 
-Configurations: the plain step at a batch of 256, the gradient-
-cached step at a global batch of 4096 in chunks of 256, and the plain step at 4096
-(if it fits). Model: SimCLR with a small conv encoder (3x3 convolutions with 16
-channels, then 32 with stride 2, global average pooling), a projection head without
-batch norm and the default augmenter (no blur), on random 32x32 images: no
-downloads.
+Configurations: the plain step at a batch of 256, the gradient-cached step at a
+global batch of 4096 in chunks of 256, the plain step at 4096 (if it fits) and,
+with `--large N`, the cached step at a global batch of N (e.g. 16384). Model:
+SimCLR with a small conv encoder (3x3 convolutions with 16 channels, then 32 with
+stride 2, global average pooling), a projection head without batch norm and the
+default augmenter (no blur), on random 32x32 images: no downloads.
 
 Gradient caching removes the encoder's activations from the peak, and the cached
 step streams NT-Xent in blocks of `chunk_size` rows (`losses.nt_xent`'s
@@ -129,6 +129,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2, help="timed steps")
     parser.add_argument("--skip-plain-large", action="store_true")
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=0,
+        help="also the cached step at this global batch (e.g. 16384), chunks of 256",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--chunk", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -138,7 +144,10 @@ def main():
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     print(f"backend: {backend}, {args.steps} timed steps each")
     rows = []
-    for label, batch_size, chunk_size in CONFIGS:
+    configs = CONFIGS + ((f"cached {args.large} / 256", args.large, 256),) * bool(
+        args.large
+    )
+    for label, batch_size, chunk_size in configs:
         if args.skip_plain_large and label == "plain 4096":
             continue
         rows.append(run(label, batch_size, chunk_size, args.steps))

@@ -24,6 +24,10 @@ TensorFlow (1.5 on PyTorch), streaming NTXent <= 1.5.
 peak resident memory of one NTXent forward + backward above the memory before it,
 dense and streaming, at `--memory-pairs` pairs (default 4096: a 8192 x 8192 float32
 matrix is 256 MiB).
+
+`--json PATH` appends one record per measured loss (and per memory figure), with
+the command, machine and date (`_results.py`), for docs/benchmarks.md
+(`render_docs.py`).
 """
 
 import argparse
@@ -37,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _results import append_jsonl  # noqa: E402  (benchmarks/)
 from keras import ops  # noqa: E402
 
 from keras_contrastive.losses import (  # noqa: E402
@@ -159,7 +164,9 @@ def memory_child(pairs, dim, block_size):
     print(json.dumps({"peak_mib": peak, "exact": exact}))
 
 
-def memory_rows(pairs, dim, block_size):
+def memory_rows(pairs, dim, block_size, figures=None):
+    """Text rows of the dense and streaming peaks; `figures` (a dict), when
+    given, receives {label: peak MiB}."""
     rows = []
     for block in (0, block_size):
         command = [sys.executable, os.path.abspath(__file__), "--memory-child"]
@@ -172,6 +179,8 @@ def memory_rows(pairs, dim, block_size):
             rows.append(f"  {label:<22} did not run ({tail})")
             continue
         peak = json.loads(lines[-1])["peak_mib"]
+        if figures is not None:
+            figures[label] = peak
         rows.append(f"  {label:<22}{peak:8.0f} MiB")
     return rows
 
@@ -189,6 +198,7 @@ def main():
     parser.add_argument("--memory", action="store_true", help="also peak memory")
     parser.add_argument("--memory-pairs", type=int, default=4096)
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--json", help="append the results to this JSON-lines file")
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child, args.dim, args.block)
@@ -279,8 +289,35 @@ def main():
             f"(a {2 * args.memory_pairs}^2 float32 matrix is "
             f"{(2 * args.memory_pairs) ** 2 * 4 / 2**20:.0f} MiB):"
         )
-        for row in memory_rows(args.memory_pairs, d, args.block):
+        peaks = {}
+        for row in memory_rows(args.memory_pairs, d, args.block, peaks):
             print(row)
+    if args.json:
+        shape = {"pairs": n, "dim": d, "queue": args.queue, "block": args.block}
+        records = [
+            {
+                "benchmark": "losses",
+                "backend": backend,
+                "loss": label,
+                "ms": 1e3 * t[key],
+                "vs_floor": t[key] / t["floor"],
+                "vs_floor_best": best[key] / best["floor"],
+                **shape,
+            }
+            for key, label in names.items()
+        ]
+        records += [
+            {
+                "benchmark": "losses",
+                "backend": backend,
+                "memory": label,
+                "peak_mib": peak,
+                "memory_pairs": args.memory_pairs,
+                **shape,
+            }
+            for label, peak in (peaks.items() if args.memory else ())
+        ]
+        append_jsonl(args.json, records)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,46 @@ def _methods_cifar10(records):
     return lines
 
 
-RENDERERS = {"methods_cifar10": _methods_cifar10}
+def _losses(records):
+    lines = [
+        "## Contrastive losses against the matmul floor (`losses.py`)",
+        "",
+        "Forward and backward of each loss divided by the matmul floor measured in",
+        "the same process (`sum(Z @ Z.T)` for Z of 2N x d; see the script's",
+        "docstring): median of the runs and best of the runs. N pairs, d",
+        "dimensions, InfoNCE with a queue of negatives, streaming in row blocks.",
+    ]
+    for run in _runs(records):
+        first = run[0]
+        times = [r for r in run if "loss" in r]
+        peaks = [r for r in run if "memory" in r]
+        lines += [
+            "",
+            f"N = {first['pairs']:,}, d = {first['dim']}, queue = "
+            f"{first['queue']:,}, block = {first['block']}, "
+            f"backend {first['backend']}:",
+            "",
+            "| loss | ms | x floor (median) | x floor (best) |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['loss']} | {r['ms']:.2f} | {r['vs_floor']:.2f} "
+            f"| {r['vs_floor_best']:.2f} |"
+            for r in times
+        ]
+        if peaks:
+            lines += [
+                "",
+                f"Peak memory of NT-Xent forward + backward at "
+                f"N = {peaks[0]['memory_pairs']:,} pairs: "
+                + "; ".join(f"{r['memory']}: {r['peak_mib']:.0f} MiB" for r in peaks)
+                + ".",
+            ]
+        lines += ["", f"`{first['command']}` on {first['machine']}, {first['date']}."]
+    return lines
+
+
+RENDERERS = {"methods_cifar10": _methods_cifar10, "losses": _losses}
 
 
 def render(results_dir=RESULTS):

@@ -39,3 +39,19 @@ def test_a_figure_in_the_results_appears_on_the_page():
     page = (ROOT / "docs" / "benchmarks.md").read_text()
     assert f"{100 * first['knn_trained']:.2f}%" in page
     assert first["command"] in page
+
+
+def test_loss_benchmark_records_render_as_a_table():
+    stamp = {"command": "KERAS_BACKEND=jax python benchmarks/losses.py --json x"}
+    stamp.update(machine="a CPU, 2 cores", date="2026-12-02")
+    shape = {"pairs": 1024, "dim": 128, "queue": 16384, "block": 256}
+    records = [
+        {"loss": "NTXent", "ms": 12.5, "vs_floor": 1.234, "vs_floor_best": 1.1},
+        {"memory": "dense", "peak_mib": 287.0, "memory_pairs": 4096},
+        {"memory": "streaming, block 256", "peak_mib": 47.0, "memory_pairs": 4096},
+    ]
+    records = [{"backend": "jax", **shape, **r, **stamp} for r in records]
+    text = "\n".join(_renderer()._losses(records))
+    assert "| NTXent | 12.50 | 1.23 | 1.10 |" in text
+    assert "dense: 287 MiB; streaming, block 256: 47 MiB" in text
+    assert stamp["command"] in text and "a CPU, 2 cores" in text
