@@ -3,9 +3,12 @@
 Bases for writing a method (docs/adding_a_method.md): `ContrastiveModel` (the
 training step), `ImageContrastiveModel` (views, default heads, build),
 `MomentumModel` (momentum copies), `ExampleIdsInput` (inputs with example ids).
+`image_backbone_encoder` makes a pretrained image backbone (keras.applications,
+keras-hub) an encoder of the image methods.
 """
 
 from keras_contrastive.layers.state import FeatureQueue, MemoryBank
+from keras_contrastive.models.backbones import image_backbone_encoder
 from keras_contrastive.models.barlow_twins import BarlowTwins
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.clip import CLIP, ImageTextPairs
@@ -50,4 +53,5 @@ __all__ = [
     "SimCLR",
     "SimCSE",
     "SimSiam",
+    "image_backbone_encoder",
 ]
