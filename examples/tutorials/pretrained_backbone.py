@@ -57,10 +57,10 @@ else:
     (x_train, y_train), (x_test, y_test) = load_cifar10_sample()
 if SIZE == "test":
     x_train, y_train, x_test, y_test = (
-        x_train[:512],
-        y_train[:512],
-        x_test[:200],
-        y_test[:200],
+        x_train[::8],
+        y_train[::8],
+        x_test[::5],
+        y_test[::5],
     )
 print(f"train {x_train.shape} {x_train.dtype}, held out {x_test.shape}")
 
