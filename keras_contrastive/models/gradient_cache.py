@@ -238,7 +238,11 @@ def _full_batch_loss(model, outputs, regularizations):
 
 
 def _stats(model, outputs):
-    return backend_steps.stop_gradient(model.compute_contrastive_stats(outputs))
+    # The logged retrieval accuracy streams like the loss: at a large batch its
+    # (N, N) similarity matrix would otherwise set the peak memory.
+    with default_block_size(model.gradient_cache.chunk_size, min_rows=_STREAM_MIN_ROWS):
+        stats = model.compute_contrastive_stats(outputs)
+    return backend_steps.stop_gradient(stats)
 
 
 def _restorable_state(model):
