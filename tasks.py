@@ -100,10 +100,6 @@ def test(pytest_args):
         print(f"\n[tasks] pytest on KERAS_BACKEND={backend}", flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend, PYTHONHASHSEED="0")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        # The tests' models are tiny, so XLA's compile time is most of JAX's test
-        # time; skipping most of its optimisation passes cut the CPU time of the
-        # SimCLR, multi-crop and MoCo tests by 38% (180 -> 113 s), results unchanged.
-        env.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
         t0 = time.time()
         code = _run([python, "-m", "pytest", *pytest_args], env=env)
         print(f"[tasks] {backend}: exit {code} in {time.time() - t0:.0f}s", flush=True)
