@@ -1,0 +1,336 @@
+"""Lock-step check of our SimCLR step against a plain PyTorch SimCLR program.
+
+    KERAS_BACKEND=tensorflow python benchmarks/lockstep_torch.py [--steps 100]
+
+Both sides start from the same weights and train on the same pre-made views, so
+whatever differs between them is the implementation, not the recipe:
+
+- the recipe's small CNN (`simclr_cifar10.small_cnn`) and
+  `ProjectionHead((256,), 128)`, with PyTorch's batch-norm settings in both
+  (momentum 0.9 in Keras' convention = PyTorch's 0.1, epsilon 1e-5); the Keras
+  weights are copied into an independent `torch.nn` mirror (convolution kernels
+  HWIO -> OIHW, dense kernels transposed);
+- NT-Xent at temperature 0.5 written out in PyTorch here (Chen et al. 2020, eq. 1,
+  averaged over the 2N anchors), not taken from the library;
+- views made once by `SimCLRAugmenter((32, 32), blur=False)` and fed to both as a
+  (batch, 32, 32, 6) array: a `SimCLR` whose `augment` only splits the channels,
+  trained by `fit`, i.e. the library's own training step on the current backend.
+
+It prints:
+
+1. the step-1 loss on both sides, and the gradient of every weight: ours from one
+   `fit` step with SGD(learning_rate=1e4) (the weight change over -1e4),
+   PyTorch's from autograd; the largest relative difference ||g_ours - g_torch|| /
+   ||g_torch|| over the weights, ours and PyTorch's float32 each against
+   PyTorch in float64. A batch can hold a pre-activation within float32
+   rounding of a ReLU's kink, which the two float32 programs put on different
+   sides: then single weights of the layers below differ by up to ~1e-3 (a
+   finite difference in float64 lands between the two one-sided gradients), a
+   subgradient choice, not a different function;
+2. `--steps` Adam(1e-3, epsilon 1e-8) steps on both: the per-step losses (ours
+   recovered from `fit`'s running mean), the largest absolute loss difference, and
+   after the last step the relative difference of every weight and batch-norm
+   moving statistic; beside them the float-noise floor: the same PyTorch program
+   started from weights perturbed by 1e-6 (relative), against the unperturbed
+   one. Training is chaotic (Adam's first steps are about lr * sign(g)), so two
+   conforming programs part at the rate the floor shows, not at zero.
+
+`--keras-batch-norm` keeps Keras' batch-norm defaults (0.99 / 1e-3) on our side
+only, to show how far one convention moves the trajectory.
+"""
+
+import argparse
+import importlib.util
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+if importlib.util.find_spec("keras_contrastive") is None:
+    sys.path.insert(0, os.path.dirname(HERE))  # a checkout without `pip install`
+sys.path.insert(0, HERE)  # the sibling recipe module
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from simclr_cifar10 import DEFAULT_DATA, small_cnn  # noqa: E402
+from torch import nn  # noqa: E402
+
+from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
+from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter  # noqa: E402
+from keras_contrastive.models import SimCLR  # noqa: E402
+
+TEMPERATURE = 0.5
+#: The learning rate of the one SGD step whose weight change gives our gradients.
+SGD_RATE = 1e4
+
+
+class _FirstView(keras.layers.Layer):
+    """Stands in for the augmenter when building: the first view's channels."""
+
+    def call(self, x):
+        return x[..., :3]
+
+
+class PremadeViewsSimCLR(SimCLR):
+    """SimCLR whose inputs are both views stacked on the channels."""
+
+    def augment(self, images):
+        return [images[..., :3], images[..., 3:]]
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs[..., :3], training=training)
+
+
+def _ours(batch_norm):
+    encoder = small_cnn(**batch_norm)
+    head = ProjectionHead(hidden_dims=(256,), output_dim=128)
+    model = PremadeViewsSimCLR(
+        encoder,
+        head,
+        _FirstView(),
+        temperature=TEMPERATURE,
+        batch_norm_views="per_view",
+    )
+    model.build((None, 32, 32, 6))
+    return model
+
+
+class _Mirror(nn.Module):
+    """The same networks in plain PyTorch, weights copied from ours."""
+
+    def __init__(self, model):
+        super().__init__()
+        layers, channels = [], 3
+        for i, filters in enumerate((32, 64, 128, 256)):
+            layers += [
+                nn.Conv2d(channels, filters, 3, padding=1, bias=False),
+                nn.BatchNorm2d(filters),
+                nn.ReLU(),
+            ]
+            if i < 3:
+                layers.append(nn.MaxPool2d(2))
+            channels = filters
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.encoder = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Linear(256, 256, bias=False),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
+            nn.Linear(256, 128),
+        )
+        self.pairs = list(zip(_keras_weights(model), _torch_weights(self)))
+        with torch.no_grad():
+            for (_, ours), (_, theirs) in self.pairs:
+                theirs.copy_(torch.from_numpy(_to_torch_layout(ours)))
+
+    def forward(self, views):
+        dtype = self.head[0].weight.dtype
+        x = torch.from_numpy(views).to(dtype).permute(0, 3, 1, 2) / 255.0
+        z = [self.head(self.encoder(v)) for v in (x[:, :3], x[:, 3:])]
+        return nt_xent(*z)
+
+
+def nt_xent(z_a, z_b):
+    """NT-Xent (Chen et al. 2020, eq. 1), mean over the 2N anchors."""
+    z = nn.functional.normalize(torch.cat([z_a, z_b]), dim=1)
+    logits = z @ z.T / TEMPERATURE
+    logits.fill_diagonal_(float("-inf"))
+    n = z_a.shape[0]
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return nn.functional.cross_entropy(logits, positives)
+
+
+def _keras_weights(model):
+    """(name, numpy value) of every weight, in the encoder-then-head order, the
+    batch-norm moving statistics included (as PyTorch's buffers)."""
+    out = []
+    for network in (model.encoder, model.projection_head):
+        for layer in network._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                names = ("gamma", "beta", "moving_mean", "moving_variance")
+                out += [(f"{layer.name}.{n}", getattr(layer, n)) for n in names]
+            elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                out.append((f"{layer.name}.kernel", layer.kernel))
+                if layer.use_bias:
+                    out.append((f"{layer.name}.bias", layer.bias))
+    return [(name, keras.ops.convert_to_numpy(v)) for name, v in out]
+
+
+def _torch_weights(mirror):
+    out = []
+    for module in mirror.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            out += [
+                ("weight", module.weight),
+                ("bias", module.bias),
+                ("running_mean", module.running_mean),
+                ("running_var", module.running_var),
+            ]
+        elif isinstance(module, (nn.Conv2d, nn.Linear)):
+            out.append(("weight", module.weight))
+            if module.bias is not None:
+                out.append(("bias", module.bias))
+    return out
+
+
+def _to_torch_layout(value):
+    if value.ndim == 4:  # HWIO -> OIHW
+        return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
+    if value.ndim == 2:  # (in, out) -> (out, in)
+        return np.ascontiguousarray(value.T)
+    return np.ascontiguousarray(value)
+
+
+def _relative(ours, theirs):
+    return float(np.linalg.norm(ours - theirs) / max(np.linalg.norm(theirs), 1e-30))
+
+
+def make_views(images, steps, batch_size, seed):
+    augmenter = SimCLRAugmenter((32, 32), blur=False, color_strength=0.5, seed=seed)
+    out = []
+    for step in range(steps):
+        batch = images[step * batch_size : (step + 1) * batch_size]
+        pair = [keras.ops.convert_to_numpy(augmenter(batch)) for _ in range(2)]
+        out.append(np.concatenate(pair, axis=-1).astype("float32"))
+    return np.concatenate(out)
+
+
+class _StepLosses(keras.callbacks.Callback):
+    """Each step's loss, recovered from the running mean `fit` logs."""
+
+    def on_train_begin(self, logs=None):
+        self.losses, self._total = [], 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        total = logs["loss"] * (batch + 1)
+        self.losses.append(total - self._total)
+        self._total = total
+
+
+def _gradients(mirror, views):
+    loss = mirror(views)
+    loss.backward()
+    grads = [p.grad for _, p in _torch_weights(mirror)]
+    return loss.item(), [None if g is None else g.double().numpy() for g in grads]
+
+
+def gradient_check(model, views, batch_size):
+    """Step-1 gradients: ours and PyTorch's float32, each against PyTorch in
+    float64 (the float32 rounding of two conforming programs is the floor)."""
+    batch = views[:batch_size]
+    torch32_loss, torch32 = _gradients(_Mirror(model), batch)
+    torch64_loss, torch64 = _gradients(_Mirror(model).double(), batch)
+    before = [v for _, v in _keras_weights(model)]
+    # A large step, so that the weight change (minus the gradient times the
+    # learning rate) is not lost to the float32 rounding of the weights.
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=SGD_RATE))
+    losses = _StepLosses()
+    model.fit(batch, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+              callbacks=[losses])  # fmt: skip
+    after = _keras_weights(model)
+    print(f"step-1 loss: ours {losses.losses[0]:.6f}, PyTorch {torch32_loss:.6f} "
+          f"(float64 {torch64_loss:.6f})")  # fmt: skip
+    gaps = {"ours": [], "float32 PyTorch": []}
+    for (name, new), old, g32, g64 in zip(after, before, torch32, torch64):
+        if g64 is None:  # a batch-norm buffer
+            continue
+        change = _to_torch_layout(old - new).astype("float64") / SGD_RATE
+        gaps["ours"].append((_relative(change, g64), name))
+        gaps["float32 PyTorch"].append((_relative(g32, g64), name))
+    print("gradients, relative difference from float64 PyTorch:")
+    for label, values in gaps.items():
+        worst, name = max(values)
+        median = np.median([v for v, _ in values])
+        print(f"  {label}: median {median:.2e}, largest {worst:.2e} ({name})")
+    return gaps
+
+
+def _torch_trajectory(mirror, views, batch_size, steps):
+    optimizer = torch.optim.Adam(mirror.parameters(), lr=1e-3, eps=1e-8)
+    losses = []
+    for step in range(steps):
+        loss = mirror(views[step * batch_size : (step + 1) * batch_size])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return np.array(losses)
+
+
+def _weight_gap(values, mirror):
+    gaps = [
+        (name, _relative(_to_torch_layout(value), param.detach().numpy()))
+        for (name, value), (_, param) in zip(values, _torch_weights(mirror))
+    ]
+    return max(gaps, key=lambda x: x[1]), float(np.median([g for _, g in gaps]))
+
+
+def trajectory(model, views, batch_size, steps, noise=1e-6):
+    """`steps` Adam steps on both sides, and the float-noise floor: PyTorch
+    against PyTorch from weights perturbed by `noise` (relative, Gaussian)."""
+    mirror, perturbed = _Mirror(model), _Mirror(model)
+    with torch.no_grad():
+        for p in perturbed.parameters():
+            p.mul_(1 + noise * torch.randn_like(p))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8))
+    losses = _StepLosses()
+    model.fit(views, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+              callbacks=[losses])  # fmt: skip
+    ours = np.array(losses.losses)
+    theirs = _torch_trajectory(mirror, views, batch_size, steps)
+    floor = _torch_trajectory(perturbed, views, batch_size, steps)
+    print(f"{'step':>5} {'ours':>9} {'PyTorch':>9} {'PyTorch, perturbed':>19}")
+    for step in sorted({0, 1, 9, 49, steps - 1} & set(range(steps))):
+        print(f"{step + 1:5d} {ours[step]:9.5f} {theirs[step]:9.5f} "
+              f"{floor[step]:19.5f}")  # fmt: skip
+    gap, noise_gap = np.abs(ours - theirs), np.abs(floor - theirs)
+    print(f"largest loss difference over {steps} steps: ours {gap.max():.2e}; "
+          f"the float-noise floor {noise_gap.max():.2e}")  # fmt: skip
+    ours_weights = _weight_gap(_keras_weights(model), mirror)
+    floor_weights = _weight_gap(_keras_weights_of(perturbed), mirror)
+    for label, ((name, worst), median) in (("ours", ours_weights),
+                                            ("floor", floor_weights)):  # fmt: skip
+        print(f"after {steps} steps, {label}: relative weight difference median "
+              f"{median:.2e}, largest {worst:.2e} ({name})")  # fmt: skip
+    return gap.max(), noise_gap.max()
+
+
+def _keras_weights_of(mirror):
+    """A mirror's weights in `_keras_weights`' layout, for `_weight_gap`."""
+    out = []
+    for name, value in _torch_weights(mirror):
+        value = value.detach().numpy()
+        if value.ndim == 4:
+            value = value.transpose(2, 3, 1, 0)
+        elif value.ndim == 2:
+            value = value.T
+        out.append((name, value))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keras-batch-norm", action="store_true")
+    parser.add_argument("--data", default=DEFAULT_DATA, help="CIFAR-10 JPEG-npz file")
+    args = parser.parse_args(argv)
+    keras.utils.set_random_seed(args.seed)
+    torch.manual_seed(args.seed)
+    images, _, _ = load_jpeg_npz(args.data)
+    order = np.random.default_rng(0).permutation(len(images))
+    images = images[order[: args.steps * args.batch_size]]
+    views = make_views(images, args.steps, args.batch_size, args.seed)
+    batch_norm = {} if args.keras_batch_norm else {
+        "batch_norm_momentum": 0.9, "batch_norm_epsilon": 1e-5}  # fmt: skip
+    print(f"backend {keras.backend.backend()}, batch {args.batch_size}, "
+          f"batch norm {batch_norm or 'Keras defaults'}")  # fmt: skip
+    gradient_check(_ours(batch_norm), views, args.batch_size)
+    keras.utils.set_random_seed(args.seed)
+    trajectory(_ours(batch_norm), views, args.batch_size, args.steps)
+
+
+if __name__ == "__main__":
+    main()
