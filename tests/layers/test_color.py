@@ -136,3 +136,30 @@ def test_sampled_parameters_follow_simclr_ranges(rng):
         np.sort(params["order"], axis=1), [[0, 1, 2, 3]] * 2000
     )
     assert len({tuple(row) for row in params["order"]}) == 24
+
+
+def test_augmenter_under_float64_floatx():
+    # The parameter draws follow keras.config.floatx(); the images may be in
+    # another float type. Under float64 the views are made without a dtype
+    # clash (PyTorch's einsum raised one) and are valid images; the draws
+    # differ from float32's, so the views are not compared with those.
+    import keras
+
+    from keras_contrastive.layers import SimCLRAugmenter
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), "uint8")
+    views = {}
+    previous = keras.config.floatx(), keras.config.dtype_policy()
+    try:
+        for floatx in ("float32", "float64"):
+            keras.config.set_floatx(floatx)
+            keras.config.set_dtype_policy(floatx)
+            views[floatx] = SimCLRAugmenter((16, 16), blur=True, seed=3)(images)
+    finally:
+        keras.config.set_floatx(previous[0])
+        keras.config.set_dtype_policy(previous[1])
+    for view in views.values():
+        view = keras.ops.convert_to_numpy(view)
+        assert view.shape == images.shape
+        assert np.isfinite(view).all() and view.min() >= 0 and view.max() <= 255
+        assert np.abs(view - images).mean() > 1  # augmented, not passed through

@@ -156,6 +156,11 @@ def color_distort_planes(
     b = resolve_backend(backend)
     bnp = b.numpy
     dtype = dtype_of(planes)
+    # The draws come in Keras' float type (`keras.config.floatx`), which need
+    # not be the images'.
+    brightness, contrast, saturation, hue = (
+        b.core.cast(v, dtype) for v in (brightness, contrast, saturation, hue)
+    )
     shape = tuple(b.core.shape(planes))
     # The pixel count spelled out: -1 is ambiguous for an empty batch.
     x = bnp.reshape(planes, (shape[0], shape[1], shape[2] * shape[3]))
