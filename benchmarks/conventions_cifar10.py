@@ -1,7 +1,7 @@
 """Single-factor ablations of training conventions on the CIFAR-10 recipe.
 
     KERAS_BACKEND=tensorflow python benchmarks/conventions_cifar10.py \\
-        --method simclr --seeds 0,1,2 [--views per_view] [--head-init torch] \\
+        --method simclr --seeds 0,1,2 [--views joint] [--head-init torch] \\
         [--encoder-init torch] [--encoder-bn torch] [--adam-epsilon 1e-8] \\
         [--drop-last] [--epochs 20] [--num-images 10000] [--json PATH]
 
@@ -12,8 +12,9 @@ seed 0, the next 10,000 as held-out kNN queries, the small CNN, a
 convention switched at a time between Keras' defaults and PyTorch's (which lightly
 and solo-learn inherit):
 
-- `--views per_view`: each view through the networks in its own call, so batch
-  norm normalises each view with its own statistics (`batch_norm_views`);
+- `--views joint`: both views through the networks in one call, so batch norm
+  normalises the 2N images together (the default, `per_view`, is the
+  library's: one call per view; `batch_norm_views`);
 - `--head-init torch`: the heads' dense kernels and biases drawn from
   U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (`torch.nn.Linear`'s default) instead of
   Glorot-uniform kernels and zero biases;
@@ -28,14 +29,15 @@ and solo-learn inherit):
 
 The model seed changes with `--seeds` (initial weights, augmentation draws,
 shuffling); the data split stays fixed. Prints one line per seed and the mean and
-standard deviation; `--json PATH` appends one JSON line per seed. The BYOL short
+standard deviation; `--json PATH` appends one JSON line per seed, with the
+command, machine and date (`_results.py`), which `render_docs.py` tabulates on
+docs/benchmarks.md as the mean +- standard deviation per configuration. The BYOL short
 run: `--method byol --num-images 2048 --num-eval 1024 --batch-size 128 --epochs 3
 --k 50`.
 """
 
 import argparse
 import importlib.util
-import json
 import math
 import os
 import sys
@@ -49,6 +51,7 @@ sys.path.insert(0, HERE)  # the sibling recipe module
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _results import append_jsonl  # noqa: E402
 from simclr_cifar10 import DEFAULT_DATA, recipe_split, small_cnn  # noqa: E402
 
 from keras_contrastive.callbacks import MomentumSchedule  # noqa: E402
@@ -173,7 +176,7 @@ def main(argv=None):
         "--method", choices=("simclr", "moco", "byol"), default="simclr"
     )
     parser.add_argument("--seeds", default="0", help="comma-separated model seeds")
-    parser.add_argument("--views", choices=("joint", "per_view"), default="joint")
+    parser.add_argument("--views", choices=("joint", "per_view"), default="per_view")
     parser.add_argument("--head-init", choices=("keras", "torch"), default="keras")
     parser.add_argument("--encoder-init", choices=("keras", "torch"), default="keras")
     parser.add_argument("--encoder-bn", choices=("keras", "torch"), default="keras")
@@ -208,8 +211,7 @@ def main(argv=None):
             flush=True,
         )
         if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps(result) + "\n")
+            append_jsonl(args.json, [result])
     trained = np.array([r["knn_trained"] for r in results])
     gains = trained - np.array([r["knn_random_init"] for r in results])
     print(

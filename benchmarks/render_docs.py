@@ -126,7 +126,89 @@ def _losses(records):
     return lines
 
 
-RENDERERS = {"methods_cifar10": _methods_cifar10, "losses": _losses}
+#: conventions_cifar10.py's switches: (record key, default, label when switched).
+_CONVENTIONS = (
+    ("views", "per_view", "joint batch norm"),
+    ("head_init", "keras", "head init torch"),
+    ("encoder_init", "keras", "encoder init torch"),
+    ("encoder_bn", "keras", "encoder BN 0.9 / 1e-5"),
+    ("adam_epsilon", 1e-7, "Adam epsilon {}"),
+    ("drop_last", False, "drop last"),
+    ("precise_bn", False, "precise BN"),
+)
+
+
+def _switches(record):
+    labels = [
+        label.format(record[key])
+        for key, default, label in _CONVENTIONS
+        if record.get(key, default) != default
+    ]
+    if record["method"] == "byol" and record.get("momentum") != 0.99:
+        labels.append(f"momentum {record['momentum']}")
+    return ", ".join(labels) or "library defaults"
+
+
+def _conventions_cifar10(records):
+    lines = [
+        "## Training conventions, one at a time (`conventions_cifar10.py`)",
+        "",
+        "The CIFAR-10 recipe with one convention switched between the library's",
+        "default and PyTorch's (see the script's docstring); kNN top-1 (k as",
+        "below, t = 0.1) on the held-out images, mean +- standard deviation over",
+        "the seeds, each seed one run (its own initial weights, views and order).",
+        "",
+        "| method | backend | switches | colour | epochs | images | seeds "
+        "| kNN top-1 | random init | gain |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups = {}
+    for r in records:
+        key = (r["method"], r["backend"], _switches(r), r["color_strength"],
+               r["epochs"], r["num_images"], r["batch_size"], r["k"])  # fmt: skip
+        groups.setdefault(key, []).append(r)
+    commands = []
+    for (
+        method,
+        backend,
+        switches,
+        color,
+        epochs,
+        images,
+        _,
+        k,
+    ), runs in groups.items():
+        trained = [100 * r["knn_trained"] for r in runs]
+        gains = [100 * (r["knn_trained"] - r["knn_random_init"]) for r in runs]
+        initial = sum(100 * r["knn_random_init"] for r in runs) / len(runs)
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        lines.append(
+            f"| {method} | {backend} | {switches} | {color} | {epochs} "
+            f"| {images:,} (k = {k}) | {seeds} | {_mean_std(trained)} "
+            f"| {initial:.2f}% | {_mean_std(gains, '')} |"
+        )
+        for r in runs:
+            stamp = f"`{r['command']}` on {r['machine']}, {r['date']}"
+            if r.get("note"):
+                stamp += f" ({r['note']})"
+            if stamp not in commands:
+                commands.append(stamp)
+    lines += ["", "Runs:", ""] + [f"- {stamp}" for stamp in commands]
+    return lines
+
+
+def _mean_std(values, unit="%"):
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    sign = "+" if not unit and mean > 0 else ""
+    return f"{sign}{mean:.2f}{unit} +- {std:.2f}"
+
+
+RENDERERS = {
+    "methods_cifar10": _methods_cifar10,
+    "losses": _losses,
+    "conventions_cifar10": _conventions_cifar10,
+}
 
 
 def render(results_dir=RESULTS):
