@@ -8,13 +8,21 @@ for queries q (n, d) (already divided by the temperature) and candidates c (m, d
 `blocked_logsumexp` computes it `block_size` rows of q at a time and never holds
 the (n, m) matrix: each block's (block, m) logits are made, reduced to their
 row-wise log-sum-exp and dropped. The gradient is custom, as in FlashAttention
-(Dao et al. 2022): only q, c and the (n,) log-sum-exps are kept, and the backward
-pass recomputes each block's logits to get its softmax p = exp(s - lse):
+(Dao et al. 2022): with p = exp(s - lse) the softmax of a block,
 
     dq_block = (g * p) @ c          dc += (g * p)^T @ q_block
 
-so the memory is O((n + m) d + block * m) instead of O(n m), for one extra
-(block, m) matmul per block (4 matmuls in all instead of 3).
+and only (n, d)- and (m, d)-sized tensors are kept between the passes, so the
+memory is O((n + m) d + block * m) instead of O(n m).
+
+While a block's softmax is at hand, the forward pass (when a gradient is wanted)
+also accumulates A = p @ c (n, d) and B = p^T @ q (m, d). Then dq = g * A for any
+upstream gradient g, and dc = g_0 * B when g is the same for every row, as it is
+for an unweighted mean of the per-row losses (every loss's default reduction):
+the backward pass is O((n + m) d), and a step costs 3 matmuls and one set of
+elementwise passes over the logits, as the dense loss does. Any other g (sample
+weights, the log-add-exp of InfoNCE's extra negatives) recomputes each block's
+softmax for dc, one more matmul per block.
 
 One implementation per backend, as `_common.rows_logsumexp` has: `jax.custom_vjp`
 with `lax.map` / `lax.scan` over the blocks (static shapes), `tf.custom_gradient`
@@ -127,6 +135,7 @@ def _jax_lse(block, masked):
         return _JAX_CACHE[key]
     import jax
     import jax.numpy as jnp
+    from jax.custom_derivatives import SymbolicZero
 
     def pad_rows(x, value=0):
         n = x.shape[0]
@@ -136,6 +145,9 @@ def _jax_lse(block, masked):
             x = jnp.pad(x, widths, constant_values=value)
         return x.reshape((-1, block) + x.shape[1:])
 
+    def blocks(e, n):
+        return pad_rows(e, -1) if masked else jnp.zeros((-(-n // block), 0))
+
     def logits(q, c, e):
         s = q @ c.T
         if masked:
@@ -143,44 +155,64 @@ def _jax_lse(block, masked):
             s = jnp.where(cols[None, :] == e[:, None], -BIG, s)
         return s
 
-    def forward(q, c, e):
-        e = pad_rows(e, -1) if masked else jnp.zeros((-(-q.shape[0] // block), 0))
+    def forward(q, c, e, want_q=False, want_c=False):
+        """(lse, A = p @ c or None, B = p^T @ q or None); padded query rows
+        are zeros, so they add nothing to B."""
 
-        def one(args):
+        def one(b, args):
             qb, eb = args
             s = logits(qb, c, eb)
-            m = jax.lax.stop_gradient(jnp.max(s, axis=1))
-            return m + jnp.log(jnp.sum(jnp.exp(s - m[:, None]), axis=1))
+            top = jax.lax.stop_gradient(jnp.max(s, axis=1, keepdims=True))
+            e = jnp.exp(s - top)
+            total = jnp.sum(e, axis=1, keepdims=True)
+            a = (e @ c) / total if want_q else None
+            if want_c:
+                b = b + e.T @ (qb / total)
+            return b, ((top + jnp.log(total))[:, 0], a)
 
-        return jax.lax.map(one, (pad_rows(q), e)).reshape(-1)[: q.shape[0]]
+        b0 = jnp.zeros_like(c) if want_c else None
+        b, (value, a) = jax.lax.scan(one, b0, (pad_rows(q), blocks(e, q.shape[0])))
+        n = q.shape[0]
+        a = None if a is None else a.reshape((-1, q.shape[1]))[:n]
+        return value.reshape(-1)[:n], a, b
 
     @jax.custom_vjp
     def lse(q, c, e):
-        return forward(q, c, e)
+        return forward(q, c, e)[0]
 
     def lse_fwd(q, c, e):
-        value = forward(q, c, e)
-        return value, (q, c, e, value)
+        # symbolic_zeros: `perturbed` says (while tracing) whether an input
+        # needs a gradient, e.g. not MoCo's queue, so A or B is skipped.
+        want_q, want_c = q.perturbed, c.perturbed
+        q, c, e = q.value, c.value, None if e is None else e.value
+        value, a, b = forward(q, c, e, want_q, want_c)
+        return value, (q, c, e, value, a, b)
+
+    def recompute_dc(q, c, e, value, g):
+        def step(dc, args):
+            qb, eb, gb, lb = args
+            w = jnp.exp(logits(qb, c, eb) - lb[:, None]) * gb[:, None]
+            return dc + w.T @ qb, None
+
+        args = (pad_rows(q), blocks(e, q.shape[0]), pad_rows(g), pad_rows(value))
+        return jax.lax.scan(step, jnp.zeros_like(c), args)[0]
 
     def lse_bwd(saved, g):
-        q, c, e, value = saved
-        n = q.shape[0]
-        eb = pad_rows(e, -1) if masked else jnp.zeros((-(-n // block), 0))
-
-        def step(dc, args):
-            qb, ebb, gb, lb = args
-            w = jnp.exp(logits(qb, c, ebb) - lb[:, None]) * gb[:, None]
-            return dc + w.T @ qb, w @ c
-
-        dc, dq = jax.lax.scan(
-            step,
-            jnp.zeros_like(c),
-            (pad_rows(q), eb, pad_rows(g.astype(q.dtype)), pad_rows(value)),
-        )
-        dq = dq.reshape((-1, q.shape[1]))[:n]
+        q, c, e, value, a, b = saved
+        if isinstance(g, SymbolicZero):
+            return None, None, None
+        g = g.astype(q.dtype)
+        dq = None if a is None else a * g[:, None]
+        dc = None
+        if b is not None:
+            dc = jax.lax.cond(
+                jnp.all(g == g[0]),
+                lambda: b * g[0],
+                lambda: recompute_dc(q, c, e, value, g),
+            )
         return dq, dc, None
 
-    lse.defvjp(lse_fwd, lse_bwd)
+    lse.defvjp(lse_fwd, lse_bwd, symbolic_zeros=True)
     _JAX_CACHE[key] = lse
     return lse
 
@@ -193,8 +225,7 @@ def _tf_lse(queries, candidates, exclude, block):
 
     # Without XLA every elementwise op is a pass over the (block, m) logits: the
     # self column is masked by a scatter of one entry per row (not a one-hot
-    # matrix), and backward g scales the (block, d) operand and result instead
-    # of the (block, m) softmax.
+    # matrix), and 1 / total and g scale (block, d) operands, not the softmax.
 
     def masked(s, eb):
         if eb is None:
@@ -218,45 +249,59 @@ def _tf_lse(queries, candidates, exclude, block):
         es = padded(exclude) if exclude is not None else None
         num = tf.shape(qs)[0]
 
-        def body(i, out):
+        # TensorFlow cannot tell whether a gradient will be asked for, so A and
+        # B are always accumulated (padded query rows are zeros: nothing to B).
+        def body(i, out, a, b):
+            qb = qs[i]
             eb = None if es is None else es[i]
-            s = masked(tf.matmul(qs[i], c, transpose_b=True), eb)
-            m = tf.reduce_max(s, axis=1)
-            total = tf.reduce_sum(tf.exp(s - m[:, None]), axis=1)
-            return i + 1, out.write(i, m + tf.math.log(total))
+            s = masked(tf.matmul(qb, c, transpose_b=True), eb)
+            top = tf.reduce_max(s, axis=1, keepdims=True)
+            e = tf.exp(s - top)
+            total = tf.reduce_sum(e, axis=1, keepdims=True)
+            out = out.write(i, (top + tf.math.log(total))[:, 0])
+            a = a.write(i, tf.matmul(e, c) / total)
+            return i + 1, out, a, b + tf.matmul(e, qb / total, transpose_a=True)
 
-        _, out = tf.while_loop(
-            lambda i, _: i < num,
+        _, out, a, b = tf.while_loop(
+            lambda i, *_: i < num,
             body,
-            (tf.constant(0), tf.TensorArray(tf.float32, size=num)),
+            (
+                tf.constant(0),
+                tf.TensorArray(tf.float32, size=num),
+                tf.TensorArray(q.dtype, size=num),
+                tf.zeros_like(c),
+            ),
             parallel_iterations=1,
         )
         value = tf.reshape(out.stack(), [-1])[:n]
+        a = tf.reshape(a.stack(), [-1, tf.shape(q)[1]])[:n]
 
-        def grad(g):
-            gs = padded(tf.cast(g, q.dtype))
-            ls = padded(value)
+        def recompute_dc(g):
+            gs, ls = padded(g), padded(value)
 
-            def body(i, dc, dq):
-                qb, gb = qs[i], gs[i][:, None]
+            def body(i, dc):
+                qb = qs[i]
                 eb = None if es is None else es[i]
                 s = masked(tf.matmul(qb, c, transpose_b=True), eb)
                 p = tf.exp(s - ls[i][:, None])
-                dc = dc + tf.matmul(p, qb * gb, transpose_a=True)
-                return i + 1, dc, dq.write(i, tf.matmul(p, c) * gb)
+                return i + 1, dc + tf.matmul(p, qb * gs[i][:, None], transpose_a=True)
 
-            _, dc, dq = tf.while_loop(
-                lambda i, *_: i < num,
+            return tf.while_loop(
+                lambda i, _: i < num,
                 body,
-                (
-                    tf.constant(0),
-                    tf.zeros_like(c),
-                    tf.TensorArray(q.dtype, size=num),
-                ),
+                (tf.constant(0), tf.zeros_like(c)),
                 parallel_iterations=1,
+            )[1]
+
+        def grad(g):
+            g = tf.cast(g, q.dtype)
+            first = tf.reduce_sum(g[:1])  # g[0]; 0 for an empty batch
+            dc = tf.cond(
+                tf.reduce_all(tf.equal(g, first)),
+                lambda: b * first,
+                lambda: recompute_dc(g),
             )
-            dq = tf.reshape(dq.stack(), [-1, tf.shape(q)[1]])[:n]
-            return dq, dc
+            return a * g[:, None], dc
 
         return value, grad
 
@@ -281,33 +326,48 @@ def _torch_lse():
 
     class BlockedLogSumExp(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, q, c, exclude, block):
+        def forward(ctx, q, c, exclude, block, grad_enabled):
             n = q.shape[0]
             value = q.new_empty(n)
+            # Inside forward grad mode is off and needs_input_grad ignores it.
+            want_q, want_c = (grad_enabled and w for w in ctx.needs_input_grad[:2])
+            a = torch.empty_like(q) if want_q else None
+            b = torch.zeros_like(c) if want_c else None
             for start in range(0, n, block):
                 rows = slice(start, start + block)
                 eb = None if exclude is None else exclude[rows]
-                value[rows] = torch.logsumexp(logits(q[rows], c, eb), dim=1)
-            ctx.save_for_backward(q, c, value)
+                # In place: one (block, m) buffer for logits and their exp.
+                e = logits(q[rows], c, eb)
+                top = e.amax(dim=1, keepdim=True)
+                total = e.sub_(top).exp_().sum(dim=1, keepdim=True)
+                value[rows] = (top + total.log()).squeeze(1)
+                # p = e / total, scaled on the (block, d) side.
+                if want_q:
+                    torch.matmul(e, c, out=a[rows]).div_(total)
+                if want_c:
+                    b.addmm_(e.T, q[rows] / total)
+            ctx.save_for_backward(q, c, value, a, b)
             ctx.exclude, ctx.block = exclude, block
             return value
 
         @staticmethod
         def backward(ctx, g):
-            q, c, value = ctx.saved_tensors
-            exclude, block = ctx.exclude, ctx.block
-            dq = torch.empty_like(q)
-            dc = torch.zeros_like(c)
+            q, c, value, a, b = ctx.saved_tensors
             g = g.to(q.dtype)
-            for start in range(0, q.shape[0], block):
-                rows = slice(start, start + block)
-                eb = None if exclude is None else exclude[rows]
-                # In place: one (block, m) buffer for logits, softmax and weights.
+            dq = None if a is None else a * g[:, None]
+            if b is None or bool((g == g[:1]).all()):
+                return dq, None if b is None else b * g[:1], None, None, None
+            dc = torch.zeros_like(c)
+            for start in range(0, q.shape[0], ctx.block):
+                rows = slice(start, start + ctx.block)
+                eb = None if ctx.exclude is None else ctx.exclude[rows]
                 w = logits(q[rows], c, eb)
                 w = w.sub_(value[rows, None]).exp_().mul_(g[rows, None])
-                torch.matmul(w, c, out=dq[rows])
                 dc.addmm_(w.T, q[rows])
-            return dq, dc, None, None
+            return dq, dc, None, None, None
 
-    _TORCH_LSE.append(BlockedLogSumExp.apply)
-    return BlockedLogSumExp.apply
+    def lse(q, c, exclude, block):
+        return BlockedLogSumExp.apply(q, c, exclude, block, torch.is_grad_enabled())
+
+    _TORCH_LSE.append(lse)
+    return lse

@@ -2,7 +2,8 @@
 
 With `block_size` set, the losses never hold the (N, N) logits: each block of
 query rows is reduced to its log-sum-exp, and the backward pass recomputes the
-block's logits (losses/_streaming.py). Value and gradient must equal an
+block's logits or reuses the forward pass's softmax products
+(losses/_streaming.py). Value and gradient must equal an
 independent float64 NumPy reference (gradients by central differences) and the
 dense path within 1e-5, for batch sizes that are not a multiple of the block, for
 any temperature, with extra negatives (MoCo's queue, the multiple negatives
@@ -79,9 +80,15 @@ def ref_symmetric(a, b, tau):
 
 
 def check(loss_fn, ref_fn, arrays, block_size, rows):
-    """The weighted sum of the per-row values: streaming = reference = dense."""
-    weights = np.random.default_rng(7).uniform(0.5, 1.5, rows)
+    """The plain and the weighted sum of the per-row values: streaming =
+    reference = dense. The plain sum gives every row's log-sum-exp the same
+    upstream gradient (the backward pass's shortcut); weights give each its own
+    (the path that recomputes the softmax)."""
+    for weights in (np.ones(rows), np.random.default_rng(7).uniform(0.5, 1.5, rows)):
+        check_weighted(loss_fn, ref_fn, arrays, block_size, weights)
 
+
+def check_weighted(loss_fn, ref_fn, arrays, block_size, weights):
     def weighted(block):
         return lambda *ts: ops.sum(
             loss_fn(*ts, block_size=block) * ops.convert_to_tensor(weights, "float32")
@@ -149,6 +156,25 @@ def test_info_nce_with_a_queue_and_per_query_negatives():
         ),
         lambda q, k, m, p: ref_info_nce(q, k, tau, shared=[m], per_query=[p]),
         (z_a, z_b, queue, per_query),
+        2,
+        rows,
+    )
+
+
+def test_a_queue_without_gradient():
+    # MoCo's queue is a constant: the loss's gradient reaches query and key only.
+    rows, tau = 5, 0.2
+    queue = np.random.default_rng(4).normal(size=(9, 6)).astype("float32")
+    check(
+        lambda q, k, block_size: info_nce(
+            q,
+            k,
+            negatives=ops.convert_to_tensor(queue),
+            temperature=tau,
+            block_size=block_size,
+        ),
+        lambda q, k: ref_info_nce(q, k, tau, shared=[queue]),
+        pair(rows),
         2,
         rows,
     )
