@@ -96,6 +96,18 @@ def resolve_block_size(block_size, x, rows_per_input_row=1):
     return default
 
 
+def whole_block_on_torch(block_size, x, rows_per_input_row=1):
+    """`block_size` when streaming; a dense call on PyTorch becomes one block of
+    all the query rows, since `blocked_logsumexp`'s in-place passes and
+    forward-accumulated products beat PyTorch's fused cross-entropy kernel there
+    (NT-Xent at N = 1,024: about 1.2x the matmul floor against 1.55x;
+    `benchmarks/losses.py`). None (dense) on the other backends, whose dense
+    paths are as fast (XLA's fusion, TensorFlow's softmax kernel)."""
+    if block_size is not None or keras.backend.backend() != "torch":
+        return block_size
+    return max(1, static_dim(x, 0) * rows_per_input_row)
+
+
 def blocked_logsumexp(queries, candidates, block_size, exclude=None):
     """logsumexp_j <queries_i, candidates_j> per row, `block_size` rows at a time.
 

@@ -12,10 +12,11 @@ the global batch, and gradients reach the rows' owners. On one replica (and unde
 
 NT-Xent, InfoNCE and symmetric InfoNCE take `block_size`: None (default) computes
 the similarity matrix whole; an int streams it `block_size` query rows at a time
-with the log-sum-exp carried per row and each block's logits recomputed in the
-backward pass (as FlashAttention does for softmax, Dao et al. 2022), so no
-(N, N) matrix is ever held: memory O(N * block_size), the same value and gradient
-(to float rounding), about 4/3 of the matmul work. It works across replicas too
+with the log-sum-exp carried per row and a custom gradient (as FlashAttention
+does for softmax, Dao et al. 2022), so no (N, N) matrix is ever held: memory
+O(N * block_size), the same value and gradient (to float rounding), and for a
+plain mean the dense path's matmul work (with sample weights one matmul more,
+as each block's logits are recomputed backward). It works across replicas too
 (the candidates are gathered as on the dense path). See `_streaming.py`.
 """
 
@@ -45,6 +46,7 @@ from keras_contrastive.losses._streaming import (
     blocked_logsumexp,
     check_block_size,
     resolve_block_size,
+    whole_block_on_torch,
 )
 from keras_contrastive.losses.base import ContrastiveLossBase
 
@@ -78,8 +80,8 @@ def info_nce(query, keys, negatives=None, temperature=0.1, block_size=None):
     keys, so a 65,536-row queue costs one (N, M) matmul).
 
     With `block_size` set, the (N, N) and (N, M) logits are never held: they are
-    computed `block_size` query rows at a time, forward and again backward (the
-    blocked log-sum-exp of FlashAttention, Dao et al. 2022): memory O((N + M) *
+    computed `block_size` query rows at a time (the blocked log-sum-exp of
+    FlashAttention, Dao et al. 2022): memory O((N + M) *
     block_size) instead of O(N (N + M)), the same value and gradient.
 
     Args:
@@ -150,7 +152,7 @@ def _info_nce(query, keys, negatives, temperature, names, block_size=None):
     k = l2_normalize(keys)
     positive = _rows_dot(q, k)
     all_keys, offset = _candidates(k)
-    block_size = resolve_block_size(block_size, query)
+    block_size = whole_block_on_torch(resolve_block_size(block_size, query), query)
     if block_size is not None:
         lse = blocked_logsumexp(q, all_keys, block_size)
         for neg in negatives:
@@ -240,10 +242,10 @@ def nt_xent(z_a, z_b, temperature=0.5, block_size=None):
     Computed from one (2N, 2N) matmul, the diagonal masked by a large finite
     negative, a row-wise logsumexp, and the positive as a row-wise dot product.
     With `block_size` set the (2N, 2N) matrix is never held: it is computed
-    `block_size` rows at a time, with the log-sum-exp carried per row and each
-    block's logits recomputed in the backward pass (FlashAttention's scheme, Dao
-    et al. 2022). Memory O(N * block_size) instead of O(N^2), the same value and
-    gradient, about 4/3 of the matmul work (one more matmul backward).
+    `block_size` rows at a time, with the log-sum-exp carried per row and a
+    custom gradient (FlashAttention's scheme, Dao et al. 2022). Memory
+    O(N * block_size) instead of O(N^2), the same value and gradient, and the
+    dense path's matmul work for a plain mean (one matmul more with weights).
 
     Args:
         z_a: (N, d) first views.
@@ -270,7 +272,9 @@ def nt_xent(z_a, z_b, temperature=0.5, block_size=None):
     temperature = check_temperature(temperature)
     block_size = check_block_size(block_size)
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    block_size = resolve_block_size(block_size, z_a, rows_per_input_row=2)
+    block_size = whole_block_on_torch(
+        resolve_block_size(block_size, z_a, rows_per_input_row=2), z_a, 2
+    )
     if block_size is not None:
         q, columns, positive, _, self_index = _nt_xent_parts(z_a, z_b, temperature)
         lse = blocked_logsumexp(q, columns, block_size, exclude=self_index)
@@ -298,7 +302,8 @@ def symmetric_info_nce(z_a, z_b, temperature=0.07, block_size=None):
 
     With `block_size` set, both directions are streamed `block_size` rows at a
     time (FlashAttention's blocked log-sum-exp, Dao et al. 2022): no (N, N)
-    matrix is held, the same value and gradient, two passes over the blocks.
+    matrix is held, the same value and gradient, one pass over the blocks per
+    direction.
 
     Args:
         z_a: (N, d), e.g. image embeddings.

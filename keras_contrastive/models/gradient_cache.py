@@ -53,9 +53,11 @@ class GradientCache:
     re-run chunk by chunk to back-propagate those gradients (Gao et al. 2021). Loss
     and gradients equal the plain full-batch step's (up to float rounding) at the
     peak activation memory of one chunk, for one extra forward pass of the encoder
-    (with backward ~ 2x forward, ~4/3 of the plain step's compute in theory). The
-    loss's own (2N, 2N) similarity matrix is still computed whole: at very large
-    batches it, not the encoder, bounds the memory.
+    (with backward ~ 2x forward, ~4/3 of the plain step's compute in theory).
+    NT-Xent, InfoNCE and symmetric InfoNCE stream their similarity matrix in
+    blocks of `chunk_size` rows above 2,048 query rows; other losses (SigLIP,
+    Barlow Twins, supervised contrastive) compute theirs whole, and at very large
+    batches that matrix, not the encoder, bounds the memory.
 
     Requirements and caveats:
 
