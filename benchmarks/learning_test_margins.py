@@ -23,28 +23,14 @@ sys.path.insert(0, ROOT)  # tests.methods.helpers, and a checkout without instal
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter  # noqa: E402
-from keras_contrastive.models import SimCLR  # noqa: E402
-from tests.methods.helpers import conv_encoder, knn_accuracy, split_cifar  # noqa: E402
-
-SIZE = 8
+from tests.methods.helpers import knn_accuracy, split_cifar  # noqa: E402
+from tests.models.test_simclr_learns import SIZE, short_fit  # noqa: E402
 
 
 def gain(seed, color_strength, train, queries):
     """kNN top-1 after the test's fit minus before it, for one seed."""
     keras.utils.set_random_seed(seed)
-    encoder = conv_encoder(SIZE)
-    random_init = knn_accuracy(encoder, train, queries, k=20)
-    augmenter = SimCLRAugmenter(
-        SIZE, crop_scale=(0.5, 1.0), blur=False, color_strength=color_strength
-    )
-    model = SimCLR(
-        encoder,
-        projection_head=ProjectionHead(hidden_dims=(64,), output_dim=32),
-        augmenter=augmenter,
-    )
-    model.compile(optimizer=keras.optimizers.Adam(2e-3))
-    model.fit(train[0], batch_size=128, epochs=8, verbose=0)
+    random_init, model, _ = short_fit(color_strength, train, queries)
     return knn_accuracy(model.encoder, train, queries, k=20) - random_init
 
 

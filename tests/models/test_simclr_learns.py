@@ -26,9 +26,8 @@ from tests.methods.helpers import conv_encoder, knn_accuracy, split_cifar
 SIZE = 8
 
 
-@pytest.mark.parametrize("color_strength, margin", [(0.5, 0.02), (1.0, 0.01)])
-def test_short_fit_on_cifar_beats_random_init(color_strength, margin):
-    train, queries = split_cifar(SIZE)
+def short_fit(color_strength, train, queries):
+    """The test's recipe: (random-init kNN top-1, trained model, fit history)."""
     encoder = conv_encoder(SIZE)
     random_init = knn_accuracy(encoder, train, queries, k=20)
     augmenter = SimCLRAugmenter(
@@ -41,6 +40,13 @@ def test_short_fit_on_cifar_beats_random_init(color_strength, margin):
     )
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     history = model.fit(train[0], batch_size=128, epochs=8, verbose=0)
+    return random_init, model, history
+
+
+@pytest.mark.parametrize("color_strength, margin", [(0.5, 0.02), (1.0, 0.01)])
+def test_short_fit_on_cifar_beats_random_init(color_strength, margin):
+    train, queries = split_cifar(SIZE)
+    random_init, model, history = short_fit(color_strength, train, queries)
     losses = history.history["loss"]
     trained = knn_accuracy(model.encoder, train, queries, k=20)
     assert losses[-1] < losses[0] - 0.3, losses
