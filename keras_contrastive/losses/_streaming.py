@@ -78,34 +78,30 @@ def default_block_size(block_size, min_rows=0):
         _DEFAULT.value = previous
 
 
-def resolve_block_size(block_size, x, rows_per_input_row=1):
+def resolve_block_size(block_size, x, rows_per_input_row=1, whole_on_torch=False):
     """The block size for a loss whose queries are `rows_per_input_row` rows per
     row of the tensor `x`: `block_size` when given, else the context's default
     when there are more query rows than it (or their number is unknown in
-    Python), else None (dense)."""
+    Python), else None (dense).
+
+    With `whole_on_torch`, a dense call on PyTorch becomes one block of all the
+    query rows: `blocked_logsumexp`'s in-place passes and forward-accumulated
+    products beat PyTorch's fused cross-entropy kernel there (NT-Xent at
+    N = 1,024: about 1.2x the matmul floor against 1.55x; `benchmarks/losses.py`).
+    The other backends' dense paths are as fast (XLA's fusion, TensorFlow's
+    softmax kernel)."""
     block_size = check_block_size(block_size)
     if block_size is not None:
         return block_size
-    default = getattr(_DEFAULT, "value", None)
-    if default is None:
-        return None
-    default, min_rows = default
     n = static_dim(x, 0)
-    if n is not None and n * rows_per_input_row <= max(default, min_rows):
-        return None
-    return default
-
-
-def whole_block_on_torch(block_size, x, rows_per_input_row=1):
-    """`block_size` when streaming; a dense call on PyTorch becomes one block of
-    all the query rows, since `blocked_logsumexp`'s in-place passes and
-    forward-accumulated products beat PyTorch's fused cross-entropy kernel there
-    (NT-Xent at N = 1,024: about 1.2x the matmul floor against 1.55x;
-    `benchmarks/losses.py`). None (dense) on the other backends, whose dense
-    paths are as fast (XLA's fusion, TensorFlow's softmax kernel)."""
-    if block_size is not None or keras.backend.backend() != "torch":
-        return block_size
-    return max(1, static_dim(x, 0) * rows_per_input_row)
+    default = getattr(_DEFAULT, "value", None)
+    if default is not None:
+        default, min_rows = default
+        if n is None or n * rows_per_input_row > max(default, min_rows):
+            return default
+    if whole_on_torch and keras.backend.backend() == "torch":
+        return max(1, n * rows_per_input_row)
+    return None
 
 
 def blocked_logsumexp(queries, candidates, block_size, exclude=None):

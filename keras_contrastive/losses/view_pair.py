@@ -46,7 +46,6 @@ from keras_contrastive.losses._streaming import (
     blocked_logsumexp,
     check_block_size,
     resolve_block_size,
-    whole_block_on_torch,
 )
 from keras_contrastive.losses.base import ContrastiveLossBase
 
@@ -152,7 +151,7 @@ def _info_nce(query, keys, negatives, temperature, names, block_size=None):
     k = l2_normalize(keys)
     positive = _rows_dot(q, k)
     all_keys, offset = _candidates(k)
-    block_size = whole_block_on_torch(resolve_block_size(block_size, query), query)
+    block_size = resolve_block_size(block_size, query, whole_on_torch=True)
     if block_size is not None:
         lse = blocked_logsumexp(q, all_keys, block_size)
         for neg in negatives:
@@ -272,8 +271,8 @@ def nt_xent(z_a, z_b, temperature=0.5, block_size=None):
     temperature = check_temperature(temperature)
     block_size = check_block_size(block_size)
     z_a, z_b = view_pair_inputs(z_a, z_b)
-    block_size = whole_block_on_torch(
-        resolve_block_size(block_size, z_a, rows_per_input_row=2), z_a, 2
+    block_size = resolve_block_size(
+        block_size, z_a, rows_per_input_row=2, whole_on_torch=True
     )
     if block_size is not None:
         q, columns, positive, _, self_index = _nt_xent_parts(z_a, z_b, temperature)
