@@ -177,15 +177,17 @@ class _BYOL(nn.Module):
 METHODS = {"simclr": _SimCLR, "moco": _MoCo, "byol": _BYOL}
 
 
-def _train(method, images, epochs, batch_size, max_steps=None):
-    """Adam 1e-3 over `epochs`; returns (seconds, steps, median step seconds)."""
+def _train(method, images, epochs, batch_size, max_steps=None, drop_last=True):
+    """Adam 1e-3 over `epochs`; returns (seconds, steps, median step seconds).
+
+    `drop_last=True` as in lightly's own examples (and our `fit`'s default)."""
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-3)
     loader = torch.utils.data.DataLoader(
         _Views(images),
         batch_size=batch_size,
         shuffle=True,
-        drop_last=False,
+        drop_last=drop_last,
         num_workers=WORKERS,
         # Started once, and not by fork: the parent runs JAX or TF threads.
         persistent_workers=WORKERS > 0,
@@ -211,14 +213,25 @@ def _train(method, images, epochs, batch_size, max_steps=None):
     return time.perf_counter() - start, steps, median
 
 
-def recipe(x_train, y_train, x_eval, y_eval, epochs=20, seed=0, method="simclr"):
+def recipe(
+    x_train,
+    y_train,
+    x_eval,
+    y_eval,
+    epochs=20,
+    seed=0,
+    method="simclr",
+    drop_last=True,
+):
     """kNN top-1 before and after lightly's `method` on the fixed recipe."""
     torch.manual_seed(seed)
     backbone, dim = _small_cnn()
     before = knn_accuracy(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
     )
-    seconds, _, step = _train(METHODS[method](backbone, dim), x_train, epochs, 256)
+    seconds, _, step = _train(
+        METHODS[method](backbone, dim), x_train, epochs, 256, drop_last=drop_last
+    )
     after = knn_accuracy(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
     )

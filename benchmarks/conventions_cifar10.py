@@ -3,7 +3,7 @@
     KERAS_BACKEND=tensorflow python benchmarks/conventions_cifar10.py \\
         --method simclr --seeds 0,1,2 [--views joint] [--head-init torch] \\
         [--encoder-init torch] [--encoder-bn torch] [--adam-epsilon 1e-8] \\
-        [--drop-last] [--epochs 20] [--num-images 10000] [--json PATH]
+        [--keep-last] [--epochs 20] [--num-images 10000] [--json PATH]
 
 The recipe of `methods_cifar10.py` (10,000 CIFAR-10 training images drawn with
 seed 0, the next 10,000 as held-out kNN queries, the small CNN, a
@@ -24,8 +24,10 @@ and solo-learn inherit):
   (PyTorch's 0.1 / 1e-5; Keras' defaults are 0.99 / 1e-3; the heads already use
   0.9 / 1e-5);
 - `--adam-epsilon 1e-8`: PyTorch's Adam epsilon (Keras': 1e-7);
-- `--drop-last`: the final partial batch of each epoch is not a step (PyTorch's
-  `DataLoader(drop_last=True)`).
+- `--keep-last`: the final partial batch of each epoch is a step
+  (`fit(..., drop_last=False)`; the library's default, like PyTorch's
+  `DataLoader(drop_last=True)` in lightly's and solo-learn's recipes, leaves it
+  out). Records store `drop_last`.
 
 The model seed changes with `--seeds` (initial weights, augmentation draws,
 shuffling); the data split stays fixed. Prints one line per seed and the mean and
@@ -136,10 +138,6 @@ def run(args, seed, data):
         encoder, (x_train, y_train), (x_eval, y_eval), **evaluate
     )
     model, callbacks = build(args, encoder)
-    if args.drop_last:
-        # A batch smaller than the method's minimum is not a step (see
-        # `ContrastiveModel.min_batch_size`): the partial last batch is dropped.
-        model.min_batch_size = args.batch_size
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, epsilon=args.adam_epsilon)
     )
@@ -151,6 +149,7 @@ def run(args, seed, data):
         shuffle=True,
         verbose=0,
         callbacks=callbacks,
+        drop_last=not args.keep_last,
     )
     seconds = time.perf_counter() - t0
     if args.precise_bn:
@@ -162,7 +161,12 @@ def run(args, seed, data):
         "benchmark": "conventions_cifar10",
         "backend": keras.backend.backend(),
         "seed": seed,
-        **{k: v for k, v in vars(args).items() if k not in ("json", "seeds", "data")},
+        **{
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("json", "seeds", "data", "keep_last")
+        },
+        "drop_last": not args.keep_last,
         "knn_random_init": random_init,
         "knn_trained": trained,
         "final_loss": float(history.history["loss"][-1]),
@@ -185,7 +189,7 @@ def main(argv=None):
     parser.add_argument(
         "--precise-bn", action="store_true", help="BN statistics of clean images"
     )
-    parser.add_argument("--drop-last", action="store_true")
+    parser.add_argument("--keep-last", action="store_true")
     parser.add_argument("--color-strength", type=float, default=0.5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=20)

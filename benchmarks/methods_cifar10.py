@@ -31,7 +31,12 @@ the held-out images against the training ones. Per method:
 
 With `--lightly`, the methods lightly has (`simclr`, `moco`, `byol`) also run in
 lightly (PyTorch, `_lightly_peer.py`) on the same images, when lightly, torch and
-torchvision are importable: kNN top-1 and step time side by side.
+torchvision are importable: kNN top-1 and step time side by side
+(`--lightly-only`: lightly's runs alone, for more seeds).
+
+Both libraries leave out each epoch's partial last batch (`fit`'s default
+`drop_last`, lightly's examples' `DataLoader(drop_last=True)`); `--keep-last`
+trains on it in both (the records before this switch existed did, in both).
 
 Every method starts from the same random-init encoder (same seed). Reported: the
 kNN top-1 of the random-init and trained encoders, training time, and the median
@@ -205,6 +210,7 @@ def run_method(method, args, data, random_init):
         shuffle=True,
         verbose=args.verbose,
         callbacks=callbacks + [timer],
+        drop_last=not args.keep_last,
     )
     train_seconds = time.perf_counter() - t0
     trained = knn_evaluate(model.encoder, (x_train, y_train), (x_eval, y_eval))
@@ -212,12 +218,14 @@ def run_method(method, args, data, random_init):
         "benchmark": "methods_cifar10",
         "library": "keras_contrastive",
         "method": method,
+        "seed": args.seed,
         "backend": keras.backend.backend(),
         "epochs": args.epochs,
         "num_train": len(x_train),
         "num_eval": len(x_eval),
         "knn_random_init": random_init,
         "knn_trained": trained,
+        "drop_last": not args.keep_last,
         "final_loss": float(history.history["loss"][-1]),
         "final_embedding_std": float(history.history["embedding_std"][-1]),
         "train_seconds": train_seconds,
@@ -236,15 +244,21 @@ def lightly_peer(method, args, data):
     import _lightly_peer  # needs torch, torchvision and lightly
 
     figures = _lightly_peer.recipe(
-        *data, epochs=args.epochs, seed=args.seed, method=method
+        *data,
+        epochs=args.epochs,
+        seed=args.seed,
+        method=method,
+        drop_last=not args.keep_last,
     )
     return {
         "benchmark": "methods_cifar10",
         "library": "lightly",
         "method": method,
+        "seed": args.seed,
         "epochs": args.epochs,
         "num_train": len(data[0]),
         "num_eval": len(data[2]),
+        "drop_last": not args.keep_last,
         **figures,
     }
 
@@ -276,6 +290,12 @@ def main(argv=None):
     parser.add_argument(
         "--lightly", action="store_true", help="also run lightly's recipes"
     )
+    parser.add_argument(
+        "--lightly-only", action="store_true", help="only lightly's runs (seeds)"
+    )
+    parser.add_argument(
+        "--keep-last", action="store_true", help="train on partial last batches"
+    )
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
@@ -293,10 +313,11 @@ def main(argv=None):
     results = []
     for method in methods:
         print(f"--- {method}", flush=True)
-        result = run_method(method, args, data, random_init)
-        results.append(result)
-        _report(method, result, args.epochs)
-        if args.lightly:
+        if not args.lightly_only:
+            result = run_method(method, args, data, random_init)
+            results.append(result)
+            _report(method, result, args.epochs)
+        if args.lightly or args.lightly_only:
             peer = lightly_peer(method, args, data)
             if peer is not None:
                 results.append(peer)

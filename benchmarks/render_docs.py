@@ -133,7 +133,7 @@ _CONVENTIONS = (
     ("encoder_init", "keras", "encoder init torch"),
     ("encoder_bn", "keras", "encoder BN 0.9 / 1e-5"),
     ("adam_epsilon", 1e-7, "Adam epsilon {}"),
-    ("drop_last", False, "drop last"),
+    ("drop_last", True, "keep last"),
     ("precise_bn", False, "precise BN"),
 )
 

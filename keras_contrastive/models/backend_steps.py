@@ -15,7 +15,9 @@ backend's own idiom:
 The non-finite guard (`step_verdict`) decides what of 3-4 is kept: a step whose
 loss or gradients are not finite keeps no update, no `post_step` and no state of
 its forward pass (batch-norm statistics), logs a NaN loss and counts as skipped;
-a batch below `model.min_batch_size` is not a step at all.
+a batch below `model.min_batch_size` is not a step at all, and neither is a
+training batch below `model.full_batch_rows` (the partial last batch that `fit`
+drops, set there).
 
 On JAX the step is a pure function of the state tuple that `jax.jit` compiles, so
 every part runs inside a `StatelessScope` mapping variables to the values being
@@ -76,8 +78,9 @@ def _everywhere(flag):
 def step_verdict(model, x, loss, gradients):
     """What the step may keep, as scalar bool tensors in a dict:
 
-    - `counted`: the batch has at least `model.min_batch_size` rows (a final
-      partial batch is not a step);
+    - `counted`: the batch has at least `model.min_batch_size` rows on every
+      replica and, when `fit` drops the partial last batch, `model.full_batch_rows`
+      rows over all replicas;
     - `bad`: a counted step whose loss (or, without a `LossScaleOptimizer`, a
       gradient) is not finite: bad data or divergence, skipped and logged;
     - `update`: keep the optimizer's update (counted and not bad);
@@ -92,8 +95,9 @@ def step_verdict(model, x, loss, gradients):
     finite = ops.all(ops.isfinite(loss))
     if loss_scaled:
         state_ok = _everywhere(optimizer.check_finite(gradients))
-        return _verdict(model, x, finite, state_ok)
-    return _verdict(model, x, ops.logical_and(finite, _all_finite(gradients)))
+        return _verdict(model, x, finite, state_ok, training=True)
+    finite = ops.logical_and(finite, _all_finite(gradients))
+    return _verdict(model, x, finite, training=True)
 
 
 def evaluation_verdict(model, x, loss):
@@ -101,10 +105,15 @@ def evaluation_verdict(model, x, loss):
     return _verdict(model, x, ops.all(ops.isfinite(loss)))
 
 
-def _verdict(model, x, finite, state_ok=None):
+def _verdict(model, x, finite, state_ok=None, training=False):
     """The verdict dict from this replica's `finite` flag; `state_ok`, agreed
     across replicas already, further restricts `state`."""
-    counted = _everywhere(_rows(x) >= model.min_batch_size)
+    rows = _rows(x)
+    counted = _everywhere(rows >= model.min_batch_size)
+    full = _full_batch_rows(model, training)
+    if full is not None:
+        all_rows = distribute.sum_over_replicas(ops.cast(rows, "float32"))
+        counted = ops.logical_and(counted, all_rows >= full)
     finite = _everywhere(finite)
     update = ops.logical_and(counted, finite)
     state = update if state_ok is None else ops.logical_and(update, state_ok)
@@ -112,11 +121,22 @@ def _verdict(model, x, finite, state_ok=None):
     return {"counted": counted, "bad": bad, "update": update, "state": state}
 
 
-def _too_small(model, x):
-    """True when the batch's static size is below the method's minimum: such a
-    step (a final partial batch) is skipped before anything is traced."""
+def _full_batch_rows(model, training):
+    """The rows a training batch needs to count (None: any size counts)."""
+    return getattr(model, "full_batch_rows", None) if training else None
+
+
+def _too_small(model, x, training=False):
+    """True when the batch's static size is below the method's minimum (or, in
+    training on one replica, below the full batch `fit` drops smaller ones of):
+    such a step is skipped before anything is traced."""
     rows = keras.tree.flatten(x)[0].shape[0]
-    return rows is not None and rows < model.min_batch_size
+    if rows is None:
+        return False
+    full = _full_batch_rows(model, training)
+    if full is not None and distribute.num_replicas() == 1 and rows < full:
+        return True
+    return rows < model.min_batch_size
 
 
 def guarded_state(model):
@@ -147,7 +167,7 @@ def tensorflow_train_step(model, data):
 
     x = _unpack_x(model, data)
     _build(model, x)
-    if _too_small(model, x):  # eager, or a static batch size
+    if _too_small(model, x, training=True):  # eager, or a static batch size
         return _metric_logs(model)
     variables = model.trainable_variables
     # The batch size is dynamic in TF's traced step, so a skip is decided in-graph.
@@ -224,7 +244,7 @@ def torch_train_step(model, data):
     import torch
 
     x = _unpack_x(model, data)
-    if _too_small(model, x):
+    if _too_small(model, x, training=True):
         return _metric_logs(model)
     model.zero_grad()
     variables = model.trainable_variables
@@ -306,7 +326,7 @@ def jax_train_step(model, state, data):
 
     trainable, non_trainable, optimizer_values, metrics_values = state
     x = _unpack_x(model, data)
-    if _too_small(model, x):
+    if _too_small(model, x, training=True):
         return _jax_metric_logs(model, metrics_values), state
 
     def loss_fn(trainable, non_trainable):

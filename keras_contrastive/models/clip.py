@@ -15,6 +15,7 @@ from keras_contrastive.models.contrastive_model import (
     ContrastiveModel,
     example_batch,
 )
+from keras_contrastive.models.fit_data import batch_count
 from keras_contrastive.models.image_model import check_image_batch
 from keras_contrastive.models.monitoring import embedding_std, view_pair_accuracy
 
@@ -122,6 +123,9 @@ class ImageTextPairs(keras.utils.PyDataset):
             `lambda t: encoder.tokenize(t, sequence_length=encoder.sequence_length)`
             for a `SentenceEncoder`.
         batch_size: pairs per batch (the last batch may be smaller).
+        drop_last: leave out a last batch smaller than `batch_size` (the pairs
+            left out change with each epoch's shuffle), as PyTorch's
+            `DataLoader(drop_last=True)` does.
         shuffle: reshuffle the order at every epoch.
         seed: int or None, for shuffling.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
@@ -138,6 +142,7 @@ class ImageTextPairs(keras.utils.PyDataset):
         batch_size=32,
         shuffle=False,
         seed=None,
+        drop_last=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -150,13 +155,14 @@ class ImageTextPairs(keras.utils.PyDataset):
         self.tokenizer = tokenizer
         self.batch_size = v.check_positive_int("batch_size", batch_size)
         self.shuffle = v.check_bool("shuffle", shuffle)
+        self.drop_last = v.check_bool("drop_last", drop_last)
         self._rng = np.random.default_rng(v.check_seed("seed", seed))
         self.order = np.arange(len(images))
         if self.shuffle:
             self._rng.shuffle(self.order)
 
     def __len__(self):
-        return math.ceil(len(self.images) / self.batch_size)
+        return batch_count(len(self.images), self.batch_size, self.drop_last)
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
@@ -466,7 +472,7 @@ class CLIP(ContrastiveModel):
             )
         return tokenizer
 
-    def _pair_data(self, x, y, batch_size, shuffle):
+    def _pair_data(self, x, y, batch_size, shuffle, drop_last=False):
         """The data of `fit` / `evaluate` with the pair as the model input `x`.
 
         Returns `(x, batch_size)`: strings are wrapped in an `ImageTextPairs`
@@ -506,6 +512,7 @@ class CLIP(ContrastiveModel):
                     self._require_tokenizer(),
                     batch_size=batch_size or 32,
                     shuffle=bool(shuffle),
+                    drop_last=drop_last,
                     # Seeded by keras.utils.set_random_seed (Python's generator).
                     seed=random.getrandbits(31),
                 )
@@ -668,11 +675,13 @@ class CLIP(ContrastiveModel):
         shuffle=True,
         validation_split=0.0,
         validation_data=None,
+        drop_last=None,
         **kwargs,
     ):
+        drop_last = self.resolve_drop_last(drop_last)
         if validation_split:
             x, y, validation_data = self._split_validation(x, y, validation_split)
-        x, batch_size = self._pair_data(x, y, batch_size, shuffle)
+        x, batch_size = self._pair_data(x, y, batch_size, shuffle, drop_last)
         if validation_data is not None:
             validation_data, _ = self._pair_data(
                 validation_data, None, batch_size, False
@@ -682,6 +691,7 @@ class CLIP(ContrastiveModel):
             batch_size=batch_size,
             shuffle=shuffle,
             validation_data=validation_data,
+            drop_last=drop_last,
             **kwargs,
         )
 

@@ -188,6 +188,10 @@ class _SentenceModel(ContrastiveModel):
     nested_config = ("encoder",)
     #: Label-free objectives take `x` only (set per instance by `SBERT`).
     labelled = False
+    #: A partial last batch trains, as in sentence-transformers and SimCSE's
+    #: reference code (their data loaders keep it); `fit(..., drop_last=True)`
+    #: leaves it out.
+    drop_last = False
 
     def __init__(self, encoder, **kwargs):
         super().__init__(**kwargs)
@@ -228,7 +232,7 @@ class _SentenceModel(ContrastiveModel):
     def describe(self):
         return type(self).__name__
 
-    def _texts_dataset(self, x, y, batch_size, shuffle, name):
+    def _texts_dataset(self, x, y, batch_size, shuffle, name, drop_last=False):
         """Host input -> what `fit` / `evaluate` take: `(x, y, batch_size)`."""
         if isinstance(x, keras.utils.PyDataset):
             self._check_py_dataset(x, name)
@@ -274,7 +278,12 @@ class _SentenceModel(ContrastiveModel):
         if batch_size is not None:
             batch_size = v.check_positive_int("batch_size", batch_size)
         batch_size = batch_size or 32
-        if self.min_batch_size > 1 and size % batch_size == 1 and size > 1:
+        if (
+            self.min_batch_size > 1
+            and size % batch_size == 1
+            and size > 1
+            and not (drop_last and size > batch_size)
+        ):
             # A last batch of one row has no in-batch negative.
             warnings.warn(
                 f"{type(self).__name__}: the last batch would hold a single row, "
@@ -292,6 +301,7 @@ class _SentenceModel(ContrastiveModel):
             batch_size=batch_size,
             sequence_length=self.encoder.sequence_length,
             shuffle=bool(shuffle),
+            drop_last=drop_last,
             augment=self.column_augment(),
             # Seeded by keras.utils.set_random_seed (Python's `random`).
             seed=random.randrange(2**31 - 1),
@@ -382,8 +392,17 @@ class _SentenceModel(ContrastiveModel):
             return x
         return (x, y) if y is not None else x
 
-    def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        validation_data=None,
+        drop_last=None,
+        **kwargs,
+    ):
         self._check_batch_size(None, batch_size)
+        drop_last = self.resolve_drop_last(drop_last)
         shuffle = kwargs.pop("shuffle", True)
         if kwargs.get("validation_split") and validation_data is None:
             split = self._split(x, y, kwargs["validation_split"])
@@ -391,7 +410,10 @@ class _SentenceModel(ContrastiveModel):
                 kwargs.pop("validation_split")
                 x, y, validation_data = split
         validation_data = self._validation(validation_data)
-        x, y, batch_size = self._texts_dataset(x, y, batch_size, shuffle, "x")
+        x, y, batch_size = self._texts_dataset(
+            x, y, batch_size, shuffle, "x", drop_last
+        )
+        kwargs["drop_last"] = drop_last
         if isinstance(x, keras.utils.PyDataset) or _is_tf_dataset(x):
             # Host texts were shuffled by their dataset (`shuffle` above).
             return super().fit(

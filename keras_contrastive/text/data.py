@@ -1,11 +1,10 @@
 """Feeding strings to `model.fit` on every backend: tokenise in the data pipeline."""
 
-import math
-
 import keras
 import numpy as np
 
 from keras_contrastive import _validation as v
+from keras_contrastive.models.fit_data import batch_count
 from keras_contrastive.text.tokenizer import WordPieceTokenizer
 
 
@@ -23,6 +22,9 @@ class TokenizedTexts(keras.utils.PyDataset):
         tokenizer: a `WordPieceTokenizer`, or a `SentenceEncoder` (its tokenizer).
         labels: optional array of per-text targets (`y`), or None (no `y`).
         batch_size: texts per batch (the last batch may be smaller).
+        drop_last: leave out a last batch smaller than `batch_size` (the rows
+            left out change with each epoch's shuffle), as PyTorch's
+            `DataLoader(drop_last=True)` does.
         sequence_length: the fixed padded length (default: the tokenizer's, or
             the encoder's `sequence_length`).
         shuffle: reshuffle the order at every epoch (seeded by `seed`).
@@ -47,6 +49,7 @@ class TokenizedTexts(keras.utils.PyDataset):
         shuffle=False,
         augment=None,
         seed=None,
+        drop_last=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -86,6 +89,7 @@ class TokenizedTexts(keras.utils.PyDataset):
         self.labels = labels
         self.batch_size = v.check_positive_int("batch_size", batch_size)
         self.shuffle = v.check_bool("shuffle", shuffle)
+        self.drop_last = v.check_bool("drop_last", drop_last)
         self.augment = augment
         self._rng = np.random.default_rng(v.check_seed("seed", seed))
         self.order = np.arange(self.size)
@@ -93,7 +97,7 @@ class TokenizedTexts(keras.utils.PyDataset):
             self._rng.shuffle(self.order)
 
     def __len__(self):
-        return math.ceil(self.size / self.batch_size)
+        return batch_count(self.size, self.batch_size, self.drop_last)
 
     def _augment(self, name, texts):
         augment = self.augment

@@ -80,7 +80,8 @@ def test_momentum_update_and_queue_after_fit(rng):
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
     model.build(x.shape)
     initial = to_numpy(model.queue.keys)
-    model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0)  # 8 steps
+    # drop_last=False: the partial batch of 2 is a step and enqueues its keys.
+    model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0, drop_last=False)
     keys = unit(numpy_projection(model, x, key=True))  # lr 0: keys never change
     seen = np.concatenate([keys, keys])  # 28 keys, in order
     ring, pointer = initial.astype(np.float64).copy(), 0

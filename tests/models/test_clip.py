@@ -373,6 +373,26 @@ def test_strings_in_every_form_train_alike(rng):
         np.testing.assert_allclose(other, losses[0], rtol=1e-5)
 
 
+@pytest.mark.parametrize("drop_last", [None, False])
+@pytest.mark.parametrize("texts_as", ["strings", "tokens"])
+def test_fit_drops_the_partial_last_batch(rng, drop_last, texts_as):
+    # As open_clip's training loader does; evaluation keeps every pair.
+    images = tiny_images(rng)
+    model = bag_clip()
+    texts = list(SENTENCES)
+    if texts_as == "tokens":
+        texts = model.text_tokenizer()(texts)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit((images, texts), batch_size=3, epochs=1, verbose=0, drop_last=drop_last)
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    assert steps == (len(images) // 3 if drop_last is None else -(-len(images) // 3))
+    pairs = ImageTextPairs(images, list(SENTENCES), model.text_tokenizer(), 3)
+    dropping = ImageTextPairs(
+        images, list(SENTENCES), model.text_tokenizer(), 3, drop_last=True
+    )
+    assert (len(pairs), len(dropping)) == (-(-len(images) // 3), len(images) // 3)
+
+
 def test_tf_data_of_strings_is_tokenised_in_the_pipeline(rng):
     import tensorflow as tf
 

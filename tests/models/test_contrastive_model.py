@@ -96,6 +96,90 @@ def test_three_steps_and_metrics(rng):
     assert history.history["skipped_steps"] == [0.0]
 
 
+def _sgd_steps(x, w, batch_size, learning_rate, drop_last):
+    """NumPy SGD over x's batches in order: (final weights, per-step losses)."""
+    losses = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size].astype("float64")
+        if drop_last and len(batch) < batch_size:
+            break
+        loss, grad = _numpy_loss_and_grad(batch, w, 0.5)
+        losses.append(loss)
+        w = w - learning_rate * grad
+    return w, losses
+
+
+@pytest.mark.parametrize("drop_last", [None, True, False])
+def test_the_partial_last_batch_is_dropped_unless_asked(rng, drop_last):
+    # 14 rows in batches of 4: three full batches and one of 2, which PyTorch's
+    # DataLoader(drop_last=True) leaves out and so does fit by default.
+    x = rng.normal(size=(14, 4)).astype("float32")
+    model = ToyMethod()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
+    model.build(x.shape)
+    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    history = model.fit(
+        x, batch_size=4, epochs=1, shuffle=False, verbose=0, drop_last=drop_last
+    )
+    dropped = drop_last is not False
+    w, losses = _sgd_steps(x, w, 4, 0.05, dropped)
+    assert len(losses) == (3 if dropped else 4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.encoder.kernel), w, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(history.history["loss"][0], np.mean(losses), rtol=1e-4)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == len(losses)
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == len(losses)
+    assert history.history["skipped_steps"] == [0.0]
+
+
+def test_drop_last_changes_between_fits_and_spares_evaluation(rng):
+    x = rng.normal(size=(10, 4)).astype("float32")
+    model = ToyMethod()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
+    model.build(x.shape)
+    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    # The step is compiled with the full batch size: each fit re-reads it.
+    model.fit(x, batch_size=4, shuffle=False, verbose=0, drop_last=False)
+    model.fit(x, batch_size=4, shuffle=False, verbose=0)
+    model.fit(x, batch_size=3, shuffle=False, verbose=0)
+    w, first = _sgd_steps(x, w, 4, 0.05, False)
+    w, second = _sgd_steps(x, w, 4, 0.05, True)
+    w, third = _sgd_steps(x, w, 3, 0.05, True)
+    assert (len(first), len(second), len(third)) == (3, 2, 3)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.encoder.kernel), w, rtol=1e-4, atol=1e-5
+    )
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 8
+    # Evaluation counts every batch, the partial one too.
+    logs = model.evaluate(x, batch_size=4, verbose=0, return_dict=True)
+    expected = [
+        _numpy_loss_and_grad(x[s : s + 4].astype("float64"), w, 0.5)[0]
+        for s in (0, 4, 8)
+    ]
+    np.testing.assert_allclose(logs["loss"], np.mean(expected), rtol=1e-4)
+
+
+def test_drop_last_sees_the_split_and_small_data(rng):
+    x = rng.normal(size=(20, 4)).astype("float32")
+    model = ToyMethod()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
+    # validation_split=0.2 trains on 16 rows: batches of 5 leave one of 1.
+    model.fit(x, batch_size=5, validation_split=0.2, shuffle=False, verbose=0)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3
+    # Fewer rows than the batch size: the one batch is the full batch.
+    model.fit(x[:6], batch_size=8, verbose=0)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4
+
+
+def test_drop_last_must_be_a_bool(rng):
+    model = ToyMethod()
+    model.compile(optimizer="sgd")
+    x = rng.normal(size=(8, 4)).astype("float32")
+    with pytest.raises(TypeError, match="`drop_last` must be"):
+        model.fit(x, batch_size=4, verbose=0, drop_last="yes")
+
+
 def test_evaluate_reports_loss_without_updating(rng):
     x = rng.normal(size=(6, 4)).astype("float32")
     model = ToyMethod()

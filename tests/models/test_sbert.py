@@ -227,6 +227,17 @@ def test_each_objective_trains_end_to_end(objective):
     assert {"loss", "contrastive_accuracy", "embedding_std"} <= set(logs)
 
 
+@pytest.mark.parametrize("drop_last", [None, True])
+def test_the_partial_last_batch_trains_unless_dropped(drop_last):
+    # sentence-transformers keeps the last batch; drop_last=True leaves it out.
+    x = paraphrases(n=20)[:2]
+    model = SBERT(tiny_encoder(), objective="multiple_negatives")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(x, batch_size=8, epochs=2, verbose=0, drop_last=drop_last)
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    assert steps == (2 * 2 if drop_last else 2 * 3)
+
+
 STSB = os.path.join(SHARED_DATA, "stsb")
 
 

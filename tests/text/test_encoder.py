@@ -148,6 +148,11 @@ def test_tokenized_texts_columns():
     batch = data[2]
     assert set(batch) == {"anchor", "positive"}
     assert batch["anchor"]["token_ids"].shape == (2, 16)
+    columns = {"anchor": SENTENCES, "positive": SENTENCES[::-1]}
+    dropping = TokenizedTexts(columns, tok, batch_size=3, drop_last=True)
+    assert len(dropping) == 2 and len(dropping[1]["anchor"]["token_ids"]) == 3
+    with pytest.raises(TypeError, match="`drop_last` must be"):
+        TokenizedTexts(columns, tok, drop_last="yes")
     with pytest.raises(ValueError, match="`texts` must be columns of equal length"):
         TokenizedTexts({"a": ["x"], "b": ["y", "z"]}, tok)
 
