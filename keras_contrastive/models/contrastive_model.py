@@ -344,6 +344,17 @@ class ContrastiveModel(keras.Model):
     def fit(
         self, x=None, y=None, batch_size=None, callbacks=None, drop_last=None, **kwargs
     ):
+        """`keras.Model.fit`, plus `drop_last`.
+
+        Args:
+            drop_last: when `x` is arrays (batched here), whether a training
+                batch smaller than `batch_size` (the last of each epoch, after
+                shuffling) is left out, as PyTorch's `DataLoader(drop_last=True)`
+                does. None (default): the method's `drop_last` attribute, True
+                but for Sentence-BERT and SimCSE. Datasets and generators batch
+                themselves (`tf.data`: `drop_remainder=True`).
+            x, y, batch_size, callbacks, **kwargs: as `keras.Model.fit`.
+        """
         _check_backups(callbacks)
         self._prepare(x, batch_size)
         full = full_batch_rows(x, batch_size, kwargs.get("validation_split", 0.0))
