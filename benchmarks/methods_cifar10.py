@@ -219,6 +219,7 @@ def run_method(method, args, data, random_init):
         "library": "keras_contrastive",
         "method": method,
         "seed": args.seed,
+        "split_seed": args.seed if args.split_seed is None else args.split_seed,
         "backend": keras.backend.backend(),
         "epochs": args.epochs,
         "num_train": len(x_train),
@@ -255,6 +256,7 @@ def lightly_peer(method, args, data):
         "library": "lightly",
         "method": method,
         "seed": args.seed,
+        "split_seed": args.seed if args.split_seed is None else args.split_seed,
         "epochs": args.epochs,
         "num_train": len(data[0]),
         "num_eval": len(data[2]),
@@ -285,6 +287,13 @@ def main(argv=None):
         help="training images, and as many held-out kNN queries",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the image split (default: --seed); fix it to vary only "
+        "the model's seed, as conventions_cifar10.py does",
+    )
     parser.add_argument("--verbose", type=int, default=1, help="fit's verbosity")
     parser.add_argument("--json", help="append the results to this file")
     parser.add_argument(
@@ -304,7 +313,8 @@ def main(argv=None):
 
     print(f"backend: {keras.backend.backend()}", flush=True)
     images, labels, _ = load_jpeg_npz(args.data)
-    train, held_out = recipe_split(labels, args.num_images, args.num_images, args.seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    train, held_out = recipe_split(labels, args.num_images, args.num_images, split_seed)
     data = (images[train], labels[train], images[held_out], labels[held_out])
     keras.utils.set_random_seed(args.seed)
     random_init = knn_evaluate(small_cnn(), data[:2], data[2:])

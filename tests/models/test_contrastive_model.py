@@ -50,50 +50,12 @@ def _numpy_loss_and_grad(x, w, c):
     return loss, grad
 
 
-def test_one_sgd_step_matches_closed_form(rng):
-    x = rng.normal(size=(8, 4)).astype("float32")
+def _toy_with_sgd(x, learning_rate):
+    """A built ToyMethod compiled with SGD, and its initial kernel in float64."""
     model = ToyMethod()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))
     model.build(x.shape)
-    w0 = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
-    history = model.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    loss0, grad0 = _numpy_loss_and_grad(x.astype("float64"), w0, 0.5)
-    w1 = keras.ops.convert_to_numpy(model.encoder.kernel)
-    np.testing.assert_allclose(w1, w0 - 0.1 * grad0, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(history.history["loss"][0], loss0, rtol=1e-4)
-    # post_step ran once per step and saw the updated weights.
-    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 1.0
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(model.kernel_after_step), w1, rtol=1e-6
-    )
-
-
-def test_three_steps_and_metrics(rng):
-    x = rng.normal(size=(12, 4)).astype("float32")
-    model = ToyMethod()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
-    model.build(x.shape)
-    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
-    history = model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    losses = []
-    for start in range(0, 12, 4):
-        loss, grad = _numpy_loss_and_grad(
-            x[start : start + 4].astype("float64"), w, 0.5
-        )
-        losses.append(loss)
-        w = w - 0.05 * grad
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(model.encoder.kernel), w, rtol=1e-4, atol=1e-5
-    )
-    np.testing.assert_allclose(history.history["loss"][0], np.mean(losses), rtol=1e-4)
-    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 3.0
-    assert set(history.history) == {
-        "loss",
-        "contrastive_accuracy",
-        "embedding_std",
-        "skipped_steps",
-    }
-    assert history.history["skipped_steps"] == [0.0]
+    return model, keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
 
 
 def _sgd_steps(x, w, batch_size, learning_rate, drop_last):
@@ -109,15 +71,46 @@ def _sgd_steps(x, w, batch_size, learning_rate, drop_last):
     return w, losses
 
 
+def test_one_sgd_step_matches_closed_form(rng):
+    x = rng.normal(size=(8, 4)).astype("float32")
+    model, w0 = _toy_with_sgd(x, 0.1)
+    history = model.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    loss0, grad0 = _numpy_loss_and_grad(x.astype("float64"), w0, 0.5)
+    w1 = keras.ops.convert_to_numpy(model.encoder.kernel)
+    np.testing.assert_allclose(w1, w0 - 0.1 * grad0, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.history["loss"][0], loss0, rtol=1e-4)
+    # post_step ran once per step and saw the updated weights.
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 1.0
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.kernel_after_step), w1, rtol=1e-6
+    )
+
+
+def test_three_steps_and_metrics(rng):
+    x = rng.normal(size=(12, 4)).astype("float32")
+    model, w = _toy_with_sgd(x, 0.05)
+    history = model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    w, losses = _sgd_steps(x, w, 4, 0.05, drop_last=True)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.encoder.kernel), w, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(history.history["loss"][0], np.mean(losses), rtol=1e-4)
+    assert float(keras.ops.convert_to_numpy(model.post_steps)) == 3.0
+    assert set(history.history) == {
+        "loss",
+        "contrastive_accuracy",
+        "embedding_std",
+        "skipped_steps",
+    }
+    assert history.history["skipped_steps"] == [0.0]
+
+
 @pytest.mark.parametrize("drop_last", [None, True, False])
 def test_the_partial_last_batch_is_dropped_unless_asked(rng, drop_last):
     # 14 rows in batches of 4: three full batches and one of 2, which PyTorch's
     # DataLoader(drop_last=True) leaves out and so does fit by default.
     x = rng.normal(size=(14, 4)).astype("float32")
-    model = ToyMethod()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
-    model.build(x.shape)
-    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    model, w = _toy_with_sgd(x, 0.05)
     history = model.fit(
         x, batch_size=4, epochs=1, shuffle=False, verbose=0, drop_last=drop_last
     )
@@ -135,10 +128,7 @@ def test_the_partial_last_batch_is_dropped_unless_asked(rng, drop_last):
 
 def test_drop_last_changes_between_fits_and_spares_evaluation(rng):
     x = rng.normal(size=(10, 4)).astype("float32")
-    model = ToyMethod()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05))
-    model.build(x.shape)
-    w = keras.ops.convert_to_numpy(model.encoder.kernel).astype("float64")
+    model, w = _toy_with_sgd(x, 0.05)
     # The step is compiled with the full batch size: each fit re-reads it.
     model.fit(x, batch_size=4, shuffle=False, verbose=0, drop_last=False)
     model.fit(x, batch_size=4, shuffle=False, verbose=0)
