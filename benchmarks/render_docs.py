@@ -78,10 +78,14 @@ def _methods_cifar10(records):
                 f"| {1000 * r['step_seconds']:,.0f} "
                 f"| {'-' if relative is None else f'{relative:.2f}x'} |"
             )
+        notes = [first["note"]] if first.get("note") else []
+        if "drop_last" in first:
+            kept = "left out" if first["drop_last"] else "trained on"
+            notes.append(f"partial last batches {kept}")
         lines += [
             "",
             f"`{first['command']}` on {first['machine']}, {first['date']}"
-            + (f" ({first['note']})" if first.get("note") else "")
+            + (f" ({'; '.join(notes)})" if notes else "")
             + ".",
         ]
     return lines
