@@ -1,7 +1,8 @@
-"""SimCLR on CIFAR-10: a fixed small-CNN recipe and ResNet-18 throughput.
+"""SimCLR on CIFAR-10: a fixed small-CNN recipe and training-step throughput.
 
     KERAS_BACKEND=jax python benchmarks/simclr_cifar10.py recipe [--epochs 20]
-    KERAS_BACKEND=torch python benchmarks/simclr_cifar10.py throughput [--steps 3]
+    KERAS_BACKEND=torch python benchmarks/simclr_cifar10.py throughput [--steps 3] \\
+        [--encoder resnet18 | small_cnn] [--lightly]
     python3 tasks.py bench simclr_cifar10 recipe      (backend from KERAS_BACKEND)
 
 `recipe`: 10,000 images drawn from the CIFAR-10 training split (JPEG-npz file, by
@@ -20,7 +21,9 @@ kNN top-1 accuracy (k = 200, t = 0.1) of the 10,000 held-out images against the
 both views, ResNet-18 forward and backward, Adam update) at batch 256 on 32x32
 images from the bundled sample, after `--warmup` steps that include compilation.
 The ResNet-18 has the CIFAR stem (3x3 stride-1 first convolution, no max-pool) and
-[2, 2, 2, 2] basic blocks of 64, 128, 256, 512 channels, 11.2 M parameters.
+[2, 2, 2, 2] basic blocks of 64, 128, 256, 512 channels, 11.2 M parameters;
+`--encoder small_cnn` times the recipe's encoder instead. The projection head's
+hidden width is the encoder's output width, as lightly's `SimCLRProjectionHead`.
 
 With `--lightly`, the same recipe / step also runs in lightly (PyTorch) when it is
 importable, and both figures are printed side by side. Results are printed and, with
@@ -179,12 +182,14 @@ def run_recipe(args):
 def run_throughput(args):
     (images, _), _ = load_cifar10_sample(test_fraction=0.0)
     batch = args.batch_size
-    needed = batch * max(args.steps, args.warmup)
+    needed = batch * (max(args.steps, args.warmup) + 1)  # lightly times one more
     images = np.resize(images, (needed, *images.shape[1:]))  # Repeats if needed.
     keras.utils.set_random_seed(args.seed)
+    encoder = resnet18_cifar() if args.encoder == "resnet18" else small_cnn()
+    width = encoder.output.shape[-1]  # the head's hidden width, as lightly's
     model = SimCLR(
-        resnet18_cifar(),
-        projection_head=ProjectionHead(hidden_dims=(512,), output_dim=128),
+        encoder,
+        projection_head=ProjectionHead(hidden_dims=(width,), output_dim=128),
         augmenter=SimCLRAugmenter((32, 32), blur=False),
         temperature=0.5,
     )
@@ -197,15 +202,17 @@ def run_throughput(args):
     model.fit(timed, batch_size=batch, epochs=1, shuffle=False, verbose=0)
     seconds = time.perf_counter() - t0
     rate = len(timed) / seconds
+    name = {"resnet18": "ResNet-18", "small_cnn": "small-CNN"}[args.encoder]
     print(
-        f"ResNet-18 SimCLR step, batch {batch}, 32x32, augmentation included: "
+        f"{name} SimCLR step, batch {batch}, 32x32, augmentation included: "
         f"{rate:.1f} images/s ({seconds / args.steps:.2f} s/step over {args.steps} "
         f"steps; warm-up {args.warmup} steps {warmup_seconds:.0f} s)",
         flush=True,
     )
     result = {
-        "benchmark": "simclr_resnet18_throughput",
+        "benchmark": f"simclr_{args.encoder}_throughput",
         "backend": keras.backend.backend(),
+        "encoder": args.encoder,
         "batch_size": batch,
         "steps": args.steps,
         "images_per_second": rate,
@@ -213,7 +220,12 @@ def run_throughput(args):
         "parameters": int(model.encoder.count_params()),
     }
     if args.lightly:
-        result["lightly"] = _lightly_or_none("throughput", args, (images,))
+        lightly = _lightly_or_none("throughput", args, (images,))
+        result["lightly"] = lightly
+        if lightly:
+            ratio = rate / lightly["images_per_second"]
+            result["vs_lightly"] = ratio
+            print(f"{keras.backend.backend()} / lightly: {ratio:.2f}x", flush=True)
     return result
 
 
@@ -229,7 +241,11 @@ def _lightly_or_none(kind, args, data):
         figures = _lightly_peer.recipe(*data, epochs=args.epochs, seed=args.seed)
     else:
         figures = _lightly_peer.throughput(
-            data[0], steps=args.steps, warmup=args.warmup, batch_size=args.batch_size
+            data[0],
+            steps=args.steps,
+            warmup=args.warmup,
+            batch_size=args.batch_size,
+            encoder=args.encoder,
         )
     print(f"lightly: {figures}", flush=True)
     return figures
@@ -246,6 +262,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=3, help="timed throughput steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument(
+        "--encoder",
+        choices=("resnet18", "small_cnn"),
+        default="resnet18",
+        help="throughput's encoder (small_cnn: the recipe's)",
+    )
     parser.add_argument("--lightly", action="store_true", help="also run lightly")
     parser.add_argument("--verbose", type=int, default=1, help="fit's verbosity")
     parser.add_argument("--json", help="append the results to this file")
