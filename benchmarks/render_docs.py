@@ -208,7 +208,70 @@ def _mean_std(values, unit="%"):
     return f"{sign}{mean:.2f}{unit} +- {std:.2f}"
 
 
+def _augmentation(records):
+    lines = [
+        "## The SimCLR augmenter on each backend (`augmentation.py`)",
+        "",
+        "One view of a batch of 32x32 CIFAR-10 images through",
+        "`SimCLRAugmenter(32, blur=False)` (colour strength 0.5) as a training",
+        "step runs it (JAX jitted, TensorFlow in a `tf.function`, PyTorch eager),",
+        "and lightly's `SimCLRTransform` on the same images one at a time (half",
+        "its time for two views); median and best of the repeats, each backend in",
+        "its own process of the same run.",
+    ]
+    for run in _runs(records):
+        first = run[0]
+        lines += [
+            "",
+            f"Batch {first['batch_size']}, {first['repeats']} repeats:",
+            "",
+            "| augmenter | ms (median) | ms (best) | x JAX | x lightly |",
+            "|---|---|---|---|---|",
+        ]
+        for r in run:
+            ratios = [
+                f"{r[key]:.2f}" if key in r else "" for key in ("vs_jax", "vs_lightly")
+            ]
+            lines.append(
+                f"| {r['kind']} | {r['median_ms']:.1f} | {r['best_ms']:.1f} "
+                f"| {' | '.join(ratios)} |"
+            )
+        lines += ["", f"`{first['command']}` on {first['machine']}, {first['date']}."]
+    return lines
+
+
+def _simclr_throughput(records):
+    lines = [
+        "## SimCLR training steps against lightly (`simclr_cifar10.py throughput`)",
+        "",
+        "Whole steps (both views augmented, encoder forward and backward, Adam) at",
+        "32x32; images per second of ours after warm-up, and of lightly's plain",
+        "PyTorch loop on the same machine in the same run (its median time between",
+        "steps; its DataLoader's workers augment in parallel).",
+        "",
+        "| encoder | backend | batch | steps | images/s | lightly images/s "
+        "| x lightly |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    stamps = []
+    for r in records:
+        peer = (r.get("lightly") or {}).get("images_per_second")
+        peer = f"{peer:.1f}" if peer else ""
+        ratio = f"{r['vs_lightly']:.2f}" if "vs_lightly" in r else ""
+        lines.append(
+            f"| {r.get('encoder', 'resnet18')} | {r['backend']} | {r['batch_size']} "
+            f"| {r['steps']} | {r['images_per_second']:.1f} | {peer} | {ratio} |"
+        )
+        stamp = f"`{r['command']}` on {r['machine']}, {r['date']}"
+        if stamp not in stamps:
+            stamps.append(stamp)
+    lines += ["", "Runs:", ""] + [f"- {stamp}" for stamp in stamps]
+    return lines
+
+
 RENDERERS = {
+    "augmentation": _augmentation,
+    "simclr_throughput": _simclr_throughput,
     "methods_cifar10": _methods_cifar10,
     "losses": _losses,
     "conventions_cifar10": _conventions_cifar10,

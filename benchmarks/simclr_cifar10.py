@@ -26,13 +26,15 @@ The ResNet-18 has the CIFAR stem (3x3 stride-1 first convolution, no max-pool) a
 hidden width is the encoder's output width, as lightly's `SimCLRProjectionHead`.
 
 With `--lightly`, the same recipe / step also runs in lightly (PyTorch) when it is
-importable, and both figures are printed side by side. Results are printed and, with
-`--json PATH`, appended as one JSON line.
+importable, and both figures are printed side by side (lightly's throughput is its
+median time between steps, so its DataLoader workers' start-up is left out). Results
+are printed and, with `--json PATH`, appended as one JSON line each with the command,
+machine and date (`_results.py`); `render_docs.py` tabulates the throughput records
+of `benchmarks/results/simclr_throughput.jsonl`.
 """
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -280,9 +282,10 @@ def main(argv=None):
     if args.mode in ("throughput", "all"):
         results.append(run_throughput(args))
     if args.json:
-        with open(args.json, "a") as handle:
-            for result in results:
-                handle.write(json.dumps(result) + "\n")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _results import append_jsonl
+
+        append_jsonl(args.json, results)
     return results
 
 

@@ -82,3 +82,37 @@ def test_convention_runs_render_as_mean_and_spread_per_configuration():
     assert "| head init torch, encoder init torch, keep last |" in text
     assert "| 50.00% +- 0.00 | 35.00% | +15.00 +- 0.00 |" in text
     assert f"`{command} --seeds 1` on a CPU, 2 cores, 2026-12-02" in text
+
+
+def test_augmenter_timings_render_with_their_ratios():
+    stamp = {"command": "KERAS_BACKEND=tensorflow python benchmarks/augmentation.py"}
+    stamp.update(machine="a CPU, 2 cores", date="2026-12-03")
+    shape = {"benchmark": "augmentation", "batch_size": 256, "repeats": 20}
+    records = [
+        {"kind": "jax", "median_ms": 20.0, "best_ms": 18.0, "vs_jax": 1.0,
+         "vs_lightly": 0.1},
+        {"kind": "lightly", "median_ms": 200.0, "best_ms": 190.0, "vs_jax": 10.0,
+         "vs_lightly": 1.0},
+    ]  # fmt: skip
+    text = "\n".join(
+        _renderer()._augmentation([{**shape, **r, **stamp} for r in records])
+    )
+    assert "| jax | 20.0 | 18.0 | 1.00 | 0.10 |" in text
+    assert "| lightly | 200.0 | 190.0 | 10.00 | 1.00 |" in text
+    assert stamp["command"] in text
+
+
+def test_throughput_records_render_beside_lightly():
+    stamp = {"command": "KERAS_BACKEND=torch python benchmarks/simclr_cifar10.py"}
+    stamp.update(machine="a CPU, 2 cores", date="2026-12-03")
+    records = [
+        {"backend": "torch", "encoder": "small_cnn", "batch_size": 256, "steps": 5,
+         "images_per_second": 500.0, "lightly": {"images_per_second": 400.0},
+         "vs_lightly": 1.25},
+        {"backend": "jax", "batch_size": 256, "steps": 3,
+         "images_per_second": 6.0, "lightly": None},
+    ]  # fmt: skip
+    text = "\n".join(_renderer()._simclr_throughput([{**r, **stamp} for r in records]))
+    assert "| small_cnn | torch | 256 | 5 | 500.0 | 400.0 | 1.25 |" in text
+    # Records from before `--encoder` were ResNet-18 steps.
+    assert "| resnet18 | jax | 256 | 3 | 6.0 |  |  |" in text
