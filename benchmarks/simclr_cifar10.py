@@ -188,7 +188,8 @@ def run_throughput(args):
     images = np.resize(images, (needed, *images.shape[1:]))  # Repeats if needed.
     keras.utils.set_random_seed(args.seed)
     encoder = resnet18_cifar() if args.encoder == "resnet18" else small_cnn()
-    width = encoder.output.shape[-1]  # the head's hidden width, as lightly's
+    # The head's hidden width is the encoder's output width, as lightly's.
+    width = encoder.compute_output_shape((None, 32, 32, 3))[-1]
     model = SimCLR(
         encoder,
         projection_head=ProjectionHead(hidden_dims=(width,), output_dim=128),
