@@ -247,7 +247,9 @@ def _simclr_throughput(records):
         "Whole steps (both views augmented, encoder forward and backward, Adam) at",
         "32x32; images per second of ours after warm-up, and of lightly's plain",
         "PyTorch loop on the same machine in the same run (its median time between",
-        "steps; its DataLoader's workers augment in parallel).",
+        "steps). lightly's DataLoader workers augment up to 4 batches ahead, so",
+        "over a few steps its figure leaves most of the augmentation out; runs of",
+        "20 steps or more show the steady state.",
         "",
         "| encoder | backend | batch | steps | images/s | lightly images/s "
         "| x lightly |",
