@@ -27,28 +27,25 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)  # the sibling helper modules
+
+from _timing import timings  # noqa: E402
 
 
 def _images(batch_size):
+    import numpy as np
+
     from keras_contrastive.datasets import load_cifar10_sample
 
     (images, _), _ = load_cifar10_sample(test_fraction=0.0)
-    return images[:batch_size] if batch_size <= len(images) else None
+    return np.resize(images, (batch_size, *images.shape[1:]))  # repeats if needed
 
 
 def _time(call, repeats, warmup=3):
-    for _ in range(warmup):
-        call()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
-    seconds.sort()
+    seconds = sorted(timings(call, warmup, repeats))
     return {"median_ms": 1e3 * seconds[len(seconds) // 2], "best_ms": 1e3 * seconds[0]}
 
 
@@ -186,8 +183,7 @@ def main(argv=None):
         print(line, flush=True)
         records.append(record)
     if args.json and records:
-        sys.path.insert(0, HERE)
-        from _results import append_jsonl
+        from _results import append_jsonl  # imports keras: only when writing
 
         append_jsonl(args.json, records)
     return records

@@ -43,6 +43,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # Run from a checkout without `pip install -e .`.
 
 from _memory import reset_peak, status_kib  # noqa: E402  (benchmarks/)
+from _timing import timings  # noqa: E402
 
 DIM = 512
 TOKENS, VOCABULARY = 16, 1000
@@ -114,11 +115,7 @@ def step_throughput(loss, batch_size, steps):
     start = time.perf_counter()
     model.train_on_batch((images, tokens))  # compiles
     first = time.perf_counter() - start
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model.train_on_batch((images, tokens))
-        times.append(time.perf_counter() - start)
+    times = timings(lambda: model.train_on_batch((images, tokens)), 0, steps)
     step = float(np.median(times))
     return {
         "loss": loss,
@@ -208,11 +205,7 @@ def loss_child(name, n, repeats):
         planned = xla_temp_mib(loss_function(name), x, y)
     reset_peak()
     base = status_kib("VmRSS")
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
+    times = timings(run, 0, repeats)
     peak = status_kib("VmHWM")
     return {
         "name": name,

@@ -35,13 +35,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _results import append_jsonl  # noqa: E402  (benchmarks/)
+from _timing import timings  # noqa: E402
 from keras import ops  # noqa: E402
 
 from keras_contrastive.losses import (  # noqa: E402
@@ -131,17 +131,6 @@ def value_and_grad_runner(fn, arrays, argnums):
 
         return run
     raise ValueError(f"unsupported backend {backend!r}")
-
-
-def timings(run, warmup, repeats):
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def memory_child(pairs, dim, block_size):
