@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import torch
+from _torch_networks import resnet18_cifar, small_cnn
 from lightly.loss import NegativeCosineSimilarity, NTXentLoss
 from lightly.models.modules import (
     BYOLPredictionHead,
@@ -39,52 +40,6 @@ from torch import nn
 from keras_contrastive.evaluation import knn_accuracy
 
 WORKERS = min(2, os.cpu_count() or 1)
-
-
-def _small_cnn():
-    layers, channels = [], 3
-    for i, filters in enumerate((32, 64, 128, 256)):
-        layers += [
-            nn.Conv2d(channels, filters, 3, padding=1, bias=False),
-            nn.BatchNorm2d(filters),
-            nn.ReLU(inplace=True),
-        ]
-        if i < 3:
-            layers.append(nn.MaxPool2d(2))
-        channels = filters
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    return nn.Sequential(*layers), 256
-
-
-class _Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(cout),
-        )
-        self.shortcut = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-            )
-
-    def forward(self, x):
-        return torch.relu(self.body(x) + self.shortcut(x))
-
-
-def _resnet18_cifar():
-    layers = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
-    channels = 64
-    for stage, filters in enumerate((64, 128, 256, 512)):
-        for block in range(2):
-            layers.append(_Block(channels, filters, 2 if stage and not block else 1))
-            channels = filters
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    return nn.Sequential(*layers), 512
 
 
 class _Views(torch.utils.data.Dataset):
@@ -225,7 +180,7 @@ def recipe(
 ):
     """kNN top-1 before and after lightly's `method` on the fixed recipe."""
     torch.manual_seed(seed)
-    backbone, dim = _small_cnn()
+    backbone, dim = small_cnn()
     before = knn_accuracy(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
     )
@@ -248,7 +203,7 @@ def throughput(images, steps=3, warmup=1, batch_size=256, encoder="resnet18"):
 
     `encoder`: "resnet18" or "small_cnn" (the recipe's)."""
     torch.manual_seed(0)
-    backbone, dim = {"resnet18": _resnet18_cifar, "small_cnn": _small_cnn}[encoder]()
+    backbone, dim = {"resnet18": resnet18_cifar, "small_cnn": small_cnn}[encoder]()
     method = _SimCLR(backbone, dim)
     _train(method, images, 1, batch_size, max_steps=warmup)
     # One step more than timed: the loader's first batch waits for its workers

@@ -271,8 +271,40 @@ def _simclr_throughput(records):
     return lines
 
 
+def _torch_convolution(records):
+    lines = [
+        "## Keras' PyTorch convolutions against plain PyTorch (`torch_convolution.py`)",
+        "",
+        "One training-mode forward and backward pass of the encoder on a batch of",
+        "32x32 images: Keras' own PyTorch `conv` (`keras`, a copy of each",
+        "activation to channels-first and back), the same encoder inside",
+        "`channels_last_convolutions()` as the library's steps run it",
+        "(`channels_last`), and the same architecture in torch.nn (`pytorch`);",
+        "the three timed in turn within each repeat, ratio = median of the",
+        "per-repeat ratios to PyTorch.",
+    ]
+    for run in _runs(records):
+        first = run[0]
+        lines += [
+            "",
+            f"{first['encoder']}, batch {first['batch_size']}, "
+            f"{first['repeats']} repeats:",
+            "",
+            "| way | s (median) | s (best) | x PyTorch |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['way']} | {r['median_s']:.3f} | {r['best_s']:.3f} "
+            f"| {r['vs_pytorch']:.2f} |"
+            for r in run
+        ]
+        lines += ["", f"`{first['command']}` on {first['machine']}, {first['date']}."]
+    return lines
+
+
 RENDERERS = {
     "augmentation": _augmentation,
+    "torch_convolution": _torch_convolution,
     "simclr_throughput": _simclr_throughput,
     "methods_cifar10": _methods_cifar10,
     "losses": _losses,

@@ -116,3 +116,25 @@ def test_throughput_records_render_beside_lightly():
     assert "| small_cnn | torch | 256 | 5 | 500.0 | 400.0 | 1.25 |" in text
     # Records from before `--encoder` were ResNet-18 steps.
     assert "| resnet18 | jax | 256 | 3 | 6.0 |  |  |" in text
+
+
+def test_convolution_timings_render_against_pytorch():
+    stamp = {"command": "KERAS_BACKEND=torch python benchmarks/torch_convolution.py"}
+    stamp.update(machine="a CPU, 2 cores", date="2026-12-03")
+    shape = {
+        "benchmark": "torch_convolution",
+        "encoder": "resnet18",
+        "batch_size": 256,
+        "repeats": 5,
+    }
+    records = [
+        {"way": "keras", "median_s": 15.9, "best_s": 15.8, "vs_pytorch": 1.45},
+        {"way": "pytorch", "median_s": 10.97, "best_s": 10.75, "vs_pytorch": 1.0},
+    ]  # fmt: skip
+    text = "\n".join(
+        _renderer()._torch_convolution([{**shape, **r, **stamp} for r in records])
+    )
+    assert "resnet18, batch 256, 5 repeats:" in text
+    assert "| keras | 15.900 | 15.800 | 1.45 |" in text
+    assert "| pytorch | 10.970 | 10.750 | 1.00 |" in text
+    assert stamp["command"] in text

@@ -46,10 +46,20 @@ def _check_features(encoder, features):
     return features.astype(np.float32, copy=False)
 
 
+def _channels_last_convolutions():
+    # Imported here: keras_contrastive.models imports this package.
+    from keras_contrastive.models.torch_convolution import (
+        channels_last_convolutions,
+    )
+
+    return channels_last_convolutions()
+
+
 def _embed_batch(encoder, x):
-    if isinstance(encoder, keras.Model):
-        return encoder.predict_on_batch(x)
-    return encoder(ops.convert_to_tensor(x), training=False)
+    with _channels_last_convolutions():
+        if isinstance(encoder, keras.Model):
+            return encoder.predict_on_batch(x)
+        return encoder(ops.convert_to_tensor(x), training=False)
 
 
 def embed_stream(encoder, data, name, labelled):
@@ -131,17 +141,19 @@ def compute_embeddings(encoder, x, batch_size=256, return_labels=False):
         fail("x.shape", "(num_samples, ...) with at least one sample", x.shape)
     if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
         x = x.astype(np.float32)
-    if isinstance(encoder, keras.Model):
-        features = encoder.predict(x, batch_size=batch_size, verbose=0)
-    else:
-        features = [
-            encoder(
-                ops.convert_to_tensor(x[start : start + batch_size]), training=False
-            )
-            for start in range(0, x.shape[0], batch_size)
-        ]
-        if all(keras.ops.is_tensor(f) for f in features):
-            features = np.concatenate([to_numpy(f) for f in features], axis=0)
+    with _channels_last_convolutions():
+        if isinstance(encoder, keras.Model):
+            features = encoder.predict(x, batch_size=batch_size, verbose=0)
+        else:
+            features = [
+                encoder(
+                    ops.convert_to_tensor(x[start : start + batch_size]),
+                    training=False,
+                )
+                for start in range(0, x.shape[0], batch_size)
+            ]
+            if all(keras.ops.is_tensor(f) for f in features):
+                features = np.concatenate([to_numpy(f) for f in features], axis=0)
     return _check_features(encoder, features)
 
 

@@ -4,7 +4,8 @@ Bases for writing a method (docs/adding_a_method.md): `ContrastiveModel` (the
 training step), `ImageContrastiveModel` (views, default heads, build),
 `MomentumModel` (momentum copies), `ExampleIdsInput` (inputs with example ids).
 `image_backbone_encoder` makes a pretrained image backbone (keras.applications,
-keras-hub) an encoder of the image methods.
+keras-hub) an encoder of the image methods. `channels_last_convolutions` runs
+Keras' convolutions on PyTorch without its layout copies (the steps use it).
 """
 
 from keras_contrastive.layers.state import FeatureQueue, MemoryBank
@@ -27,6 +28,7 @@ from keras_contrastive.models.sbert import SBERT
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.simsiam import SimSiam
+from keras_contrastive.models.torch_convolution import channels_last_convolutions
 
 __all__ = [
     "BYOL",
@@ -53,5 +55,6 @@ __all__ = [
     "SimCLR",
     "SimCSE",
     "SimSiam",
+    "channels_last_convolutions",
     "image_backbone_encoder",
 ]
