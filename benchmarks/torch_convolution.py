@@ -9,8 +9,8 @@ images, three ways, timed in turn within each repeat so that load drifting over
 the run hits all three alike:
 
 - `keras`: the Keras encoder (`simclr_cifar10.resnet18_cifar` / `small_cnn`)
-  with Keras' own PyTorch `conv`, which copies each channels-last activation to
-  channels-first and back;
+  with Keras' own PyTorch `conv` and `max_pool`, which copy each channels-last
+  activation to channels-first (and `conv` back);
 - `channels_last`: the same encoder inside
   `keras_contrastive.models.channels_last_convolutions()`, as the library's
   training steps run it;

@@ -1,23 +1,27 @@
-"""Channels-last 2-D convolutions on PyTorch without Keras' layout round trip.
+"""Channels-last 2-D convolutions and max pooling on PyTorch without layout copies.
 
 Keras 3's PyTorch `conv` (`keras/src/backend/torch/nn.py`) makes a contiguous
 channels-first copy of every channels-last input, then converts that copy back
 to channels-last memory for oneDNN and cuDNN, so each convolution copies its
 input twice in the forward pass and its input gradient twice in the backward
-pass. A channels-last tensor of shape (N, H, W, C) permuted to (N, C, H, W) is
-already in PyTorch's `channels_last` memory format, which is what the
-convolution kernels receive at the end of that round trip anyway, so
-`torch.nn.functional.conv2d` can take the permuted view as it is. On the CPU
-the copies are about a sixth of a ResNet-18 training step at batch 256
-(`benchmarks/simclr_cifar10.py throughput`).
+pass; its `max_pool` makes the channels-first copy and returns a channels-first
+result seen through a permutation, which the next layers then read strided. A
+channels-last tensor of shape (N, H, W, C) permuted to (N, C, H, W) is already
+in PyTorch's `channels_last` memory format, which is what the convolution
+kernels receive at the end of Keras' round trip anyway, so
+`torch.nn.functional.conv2d` and `max_pool2d` can take the permuted view as it
+is, and their results stay channels-last. `benchmarks/torch_convolution.py`
+times a ResNet-18's forward and backward pass with Keras' functions, inside
+this context and as the same network in torch.nn.
 
-`channels_last_convolutions()` puts such a `conv` in place of Keras' for as long
-as the block runs; the training and evaluation steps of `ContrastiveModel` and
-`compute_embeddings` run inside it. The kernel PyTorch receives, its memory
-layout and the padding are the ones Keras' own `conv` gives it, so outputs and
-gradients are the same numbers. Anything other than a 2-D channels-last
-convolution (1-D, 3-D, `channels_first`) goes to Keras' own function, and so
-does everything on TensorFlow and JAX, where the context does nothing.
+`channels_last_convolutions()` puts such functions in place of Keras' for as
+long as the block runs; the training and evaluation steps of `ContrastiveModel`
+and `compute_embeddings` run inside it. The kernel PyTorch receives, its memory
+layout and the padding are the ones Keras' own functions give it, so outputs
+and gradients are the same numbers. Anything else (1-D and 3-D ops,
+`channels_first`, max pooling with `padding="same"`, shape inference on the
+meta device) goes to Keras' own function, and so does everything on TensorFlow
+and JAX, where the context does nothing.
 """
 
 import contextlib
@@ -27,11 +31,12 @@ import keras
 
 
 def _keras_torch_nn():
-    """Keras' PyTorch `nn` module when it has the `conv` this module replaces."""
+    """Keras' PyTorch `nn` module when it has the functions this module replaces."""
     if keras.backend.backend() != "torch":
         return None
     module = importlib.import_module("keras.src.backend.torch.nn")
-    return module if callable(getattr(module, "conv", None)) else None
+    names = _REPLACEMENTS
+    return module if all(callable(getattr(module, n, None)) for n in names) else None
 
 
 def _same_padding(length, kernel, stride, dilation):
@@ -104,19 +109,48 @@ def _channels_last_conv2d(keras_conv):
         )
         return torch.permute(outputs, (0, 2, 3, 1))
 
-    conv.keras_conv = keras_conv
+    conv.keras_op = keras_conv
     return conv
+
+
+def _channels_last_max_pool2d(keras_max_pool):
+    import torch
+
+    def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+        data_format = data_format or keras.config.image_data_format()
+        inputs = keras.ops.convert_to_tensor(inputs)
+        if (
+            data_format != "channels_last"
+            or len(inputs.shape) != 4
+            or padding != "valid"  # Keras pads "same" pooling its own way
+            or inputs.device.type == "meta"
+            or torch.compiler.is_compiling()
+        ):
+            return keras_max_pool(inputs, pool_size, strides, padding, data_format)
+        pool_size = _pair(pool_size)
+        strides = pool_size if strides is None else _pair(strides)
+        x = torch.permute(inputs, (0, 3, 1, 2))
+        outputs = torch.nn.functional.max_pool2d(x, pool_size, strides)
+        return torch.permute(outputs, (0, 2, 3, 1))
+
+    max_pool.keras_op = keras_max_pool
+    return max_pool
+
+
+# Keras' PyTorch functions the context replaces, and how to make each one.
+_REPLACEMENTS = {"conv": _channels_last_conv2d, "max_pool": _channels_last_max_pool2d}
 
 
 @contextlib.contextmanager
 def channels_last_convolutions():
     """Runs Keras' 2-D channels-last convolutions without layout copies on PyTorch.
 
-    Inside the block, every `keras.ops.conv` (and so every `Conv2D` layer) on a
-    4-D channels-last input hands PyTorch a permuted view of its input instead
-    of the two copies Keras' PyTorch backend makes to change its layout and
-    back. Outputs and gradients are unchanged; the step is faster (about a
-    sixth of a ResNet-18 step on a CPU). `fit`, `evaluate` and
+    Inside the block, every `keras.ops.conv` (so every `Conv2D` layer) and every
+    `"valid"` `keras.ops.max_pool` (`MaxPooling2D`) on a 4-D channels-last input
+    hands PyTorch a permuted view of its input instead of the copies Keras'
+    PyTorch backend makes to change its layout and back. Outputs and gradients
+    are unchanged; a ResNet-18 step is faster by the copies' share
+    (`benchmarks/torch_convolution.py`). `fit`, `evaluate` and
     `compute_embeddings` of the library's models already run inside it; use it
     around your own loops (`predict` on an encoder, a custom training loop).
     On TensorFlow and JAX it does nothing. Nested use is fine.
@@ -134,15 +168,14 @@ def channels_last_convolutions():
     (2, 8, 8, 4)
     """
     module = _keras_torch_nn()
-    if module is None:
+    if module is None or hasattr(module.conv, "keras_op"):  # or nested
         yield
         return
-    keras_conv = module.conv
-    if hasattr(keras_conv, "keras_conv"):  # nested: already in place
-        yield
-        return
-    module.conv = _channels_last_conv2d(keras_conv)
+    keras_ops = {name: getattr(module, name) for name in _REPLACEMENTS}
+    for name, make in _REPLACEMENTS.items():
+        setattr(module, name, make(keras_ops[name]))
     try:
         yield
     finally:
-        module.conv = keras_conv
+        for name, op in keras_ops.items():
+            setattr(module, name, op)

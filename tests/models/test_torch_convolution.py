@@ -1,4 +1,4 @@
-"""channels_last_convolutions: same numbers as a NumPy convolution, no layout copies."""
+"""channels_last_convolutions: conv and max pool as in NumPy, no layout copies."""
 
 import importlib
 
@@ -80,6 +80,51 @@ def test_conv_matches_numpy(case, rng):
     )
 
 
+POOLS = {
+    "2x2 (MaxPooling2D's default)": dict(pool_size=2, strides=2),
+    "3x3 stride 2, odd size": dict(pool_size=3, strides=2),
+    "2x3 strides (1, 2)": dict(pool_size=(2, 3), strides=(1, 2)),
+}
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, tuple) else (value, value)
+
+
+@pytest.mark.parametrize("case", POOLS.values(), ids=POOLS.keys())
+def test_max_pool_matches_numpy(case, rng):
+    x = rng.normal(size=(2, 9, 10, 3)).astype("float32")
+    ph, pw = _pair(case["pool_size"])
+    sh, sw = _pair(case["strides"])
+    out_h, out_w = (9 - ph) // sh + 1, (10 - pw) // sw + 1
+    expected = np.zeros((2, out_h, out_w, 3), "float32")
+    for i in range(out_h):
+        for j in range(out_w):
+            window = x[:, i * sh : i * sh + ph, j * sw : j * sw + pw]
+            expected[:, i, j] = window.max(axis=(1, 2))
+    with channels_last_convolutions():
+        y = keras.ops.max_pool(x, case["pool_size"], case["strides"], "valid")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(y), expected)
+
+
+@torch_only
+def test_max_pool_gradients_equal_keras(rng):
+    import torch
+
+    x = rng.normal(size=(3, 8, 8, 5)).astype("float32")
+    weights = torch.tensor(rng.normal(size=(3, 4, 4, 5)).astype("float32"))
+
+    def gradient():
+        xt = torch.tensor(x, requires_grad=True)
+        (keras.ops.max_pool(xt, 2) * weights).sum().backward()
+        return xt.grad
+
+    keras_dx = gradient()
+    with channels_last_convolutions():
+        dx = gradient()
+    np.testing.assert_array_equal(dx.numpy(), keras_dx.numpy())
+
+
 @torch_only
 @pytest.mark.parametrize("strides", [1, 2])
 def test_gradients_equal_keras_conv(strides, rng):
@@ -126,11 +171,18 @@ def _activation_copies(layer, x):
 
 
 @torch_only
-def test_no_activation_copies(rng):
-    layer = keras.layers.Conv2D(16, 3, padding="same", use_bias=False)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        keras.layers.Conv2D(16, 3, padding="same", use_bias=False),
+        keras.layers.MaxPooling2D(2),
+    ],
+    ids=["Conv2D", "MaxPooling2D"],
+)
+def test_no_activation_copies(layer, rng):
     x = rng.normal(size=(4, 16, 16, 8)).astype("float32")
     layer.build(x.shape)
-    assert _activation_copies(layer, x) >= 2  # Keras' own layout round trip
+    assert _activation_copies(layer, x) >= 1  # Keras' own layout change
     with channels_last_convolutions():
         assert _activation_copies(layer, x) == 0
 
@@ -138,18 +190,18 @@ def test_no_activation_copies(rng):
 @torch_only
 def test_restores_keras_conv_on_exit_and_error():
     module = importlib.import_module("keras.src.backend.torch.nn")
-    keras_conv = module.conv
+    keras_ops = (module.conv, module.max_pool)
     with channels_last_convolutions():
-        fast = module.conv
-        assert fast is not keras_conv
-        with channels_last_convolutions():  # nested: the same one stays
-            assert module.conv is fast
-        assert module.conv is fast
-    assert module.conv is keras_conv
+        fast = (module.conv, module.max_pool)
+        assert all(a is not b for a, b in zip(fast, keras_ops))
+        with channels_last_convolutions():  # nested: the same ones stay
+            assert (module.conv, module.max_pool) == fast
+        assert (module.conv, module.max_pool) == fast
+    assert (module.conv, module.max_pool) == keras_ops
     with pytest.raises(RuntimeError, match="inside"):
         with channels_last_convolutions():
             raise RuntimeError("inside")
-    assert module.conv is keras_conv
+    assert (module.conv, module.max_pool) == keras_ops
 
 
 class _ConvProbe(keras.layers.Layer):
@@ -160,7 +212,7 @@ class _ConvProbe(keras.layers.Layer):
     def call(self, x):
         module = importlib.import_module("keras.src.backend.torch.nn")
         if x.device.type != "meta":  # not Keras' shape inference
-            _ConvProbe.calls.append(hasattr(module.conv, "keras_conv"))
+            _ConvProbe.calls.append(hasattr(module.conv, "keras_op"))
         return x
 
 
