@@ -65,10 +65,12 @@ def _channels_last_conv2d(keras_conv):
         padding="valid",
         data_format=None,
         dilation_rate=1,
+        **options,  # arguments a later Keras may add: Keras' own handles them
     ):
         data_format = data_format or keras.config.image_data_format()
         if (
-            data_format != "channels_last"
+            options
+            or data_format != "channels_last"
             or len(inputs.shape) != 4
             or len(kernel.shape) != 4
             or padding not in ("same", "valid")
@@ -76,7 +78,7 @@ def _channels_last_conv2d(keras_conv):
             or torch.compiler.is_compiling()
         ):
             return keras_conv(
-                inputs, kernel, strides, padding, data_format, dilation_rate
+                inputs, kernel, strides, padding, data_format, dilation_rate, **options
             )
         x = keras.ops.convert_to_tensor(inputs)
         kernel = keras.ops.convert_to_tensor(kernel)
@@ -116,17 +118,22 @@ def _channels_last_conv2d(keras_conv):
 def _channels_last_max_pool2d(keras_max_pool):
     import torch
 
-    def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    def max_pool(
+        inputs, pool_size, strides=None, padding="valid", data_format=None, **options
+    ):
         data_format = data_format or keras.config.image_data_format()
         inputs = keras.ops.convert_to_tensor(inputs)
         if (
-            data_format != "channels_last"
+            options
+            or data_format != "channels_last"
             or len(inputs.shape) != 4
             or padding != "valid"  # Keras pads "same" pooling its own way
             or inputs.device.type == "meta"
             or torch.compiler.is_compiling()
         ):
-            return keras_max_pool(inputs, pool_size, strides, padding, data_format)
+            return keras_max_pool(
+                inputs, pool_size, strides, padding, data_format, **options
+            )
         pool_size = _pair(pool_size)
         strides = pool_size if strides is None else _pair(strides)
         x = torch.permute(inputs, (0, 3, 1, 2))
