@@ -205,6 +205,8 @@ def _mean_std(values, unit="%"):
     mean = sum(values) / len(values)
     std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     sign = "+" if not unit and mean > 0 else ""
+    if len(values) == 1:  # one seed: no spread to show
+        return f"{sign}{mean:.2f}{unit}"
     return f"{sign}{mean:.2f}{unit} +- {std:.2f}"
 
 
