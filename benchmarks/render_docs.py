@@ -48,6 +48,11 @@ def _runs(records):
     return runs.values()
 
 
+def _stamp(record):
+    """Where a record was measured: its command, machine and date."""
+    return f"`{record['command']}` on {record['machine']}, {record['date']}"
+
+
 def _percent(value):
     return f"{100 * value:.2f}%"
 
@@ -84,9 +89,7 @@ def _methods_cifar10(records):
             notes.append(f"partial last batches {kept}")
         lines += [
             "",
-            f"`{first['command']}` on {first['machine']}, {first['date']}"
-            + (f" ({'; '.join(notes)})" if notes else "")
-            + ".",
+            _stamp(first) + (f" ({'; '.join(notes)})" if notes else "") + ".",
         ]
     return lines
 
@@ -126,7 +129,7 @@ def _losses(records):
                 + "; ".join(f"{r['memory']}: {r['peak_mib']:.0f} MiB" for r in peaks)
                 + ".",
             ]
-        lines += ["", f"`{first['command']}` on {first['machine']}, {first['date']}."]
+        lines += ["", f"{_stamp(first)}."]
     return lines
 
 
@@ -192,7 +195,7 @@ def _conventions_cifar10(records):
             f"| {initial:.2f}% | {_mean_std(gains, '')} |"
         )
         for r in runs:
-            stamp = f"`{r['command']}` on {r['machine']}, {r['date']}"
+            stamp = _stamp(r)
             if r.get("note"):
                 stamp += f" ({r['note']})"
             if stamp not in commands:
@@ -238,7 +241,7 @@ def _augmentation(records):
                 f"| {r['kind']} | {r['median_ms']:.1f} | {r['best_ms']:.1f} "
                 f"| {' | '.join(ratios)} |"
             )
-        lines += ["", f"`{first['command']}` on {first['machine']}, {first['date']}."]
+        lines += ["", f"{_stamp(first)}."]
     return lines
 
 
@@ -266,7 +269,7 @@ def _simclr_throughput(records):
             f"| {r.get('encoder', 'resnet18')} | {r['backend']} | {r['batch_size']} "
             f"| {r['steps']} | {r['images_per_second']:.1f} | {peer} | {ratio} |"
         )
-        stamp = f"`{r['command']}` on {r['machine']}, {r['date']}"
+        stamp = _stamp(r)
         if stamp not in stamps:
             stamps.append(stamp)
     lines += ["", "Runs:", ""] + [f"- {stamp}" for stamp in stamps]
@@ -300,7 +303,7 @@ def _torch_convolution(records):
             f"| {r['vs_pytorch']:.2f} |"
             for r in run
         ]
-        lines += ["", f"`{first['command']}` on {first['machine']}, {first['date']}."]
+        lines += ["", f"{_stamp(first)}."]
     return lines
 
 

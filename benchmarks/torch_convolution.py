@@ -24,6 +24,7 @@ median of per-repeat ratios); `--json PATH` appends one record per way
 """
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -47,12 +48,11 @@ def _keras_pass(encoder, images, fast):
     # A dense upstream gradient, as a loss gives.
     weights = torch.ones(encoder.compute_output_shape(images.shape))
 
+    context = channels_last_convolutions if fast else contextlib.nullcontext
+
     def run():
         encoder.zero_grad()
-        if fast:
-            with channels_last_convolutions():
-                (encoder(x, training=True) * weights).sum().backward()
-        else:
+        with context():
             (encoder(x, training=True) * weights).sum().backward()
 
     return run

@@ -35,8 +35,8 @@ def _keras_torch_nn():
     if keras.backend.backend() != "torch":
         return None
     module = importlib.import_module("keras.src.backend.torch.nn")
-    names = _REPLACEMENTS
-    return module if all(callable(getattr(module, n, None)) for n in names) else None
+    has_all = all(callable(getattr(module, name, None)) for name in _REPLACEMENTS)
+    return module if has_all else None
 
 
 def _same_padding(length, kernel, stride, dilation):
