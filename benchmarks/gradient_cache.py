@@ -14,9 +14,9 @@ Gradient caching removes the encoder's activations from the peak, and the cached
 step streams NT-Xent in blocks of `chunk_size` rows (`losses.nt_xent`'s
 `block_size`), so the loss's (2B)^2 similarity matrix (256 MiB per float32 copy at
 B = 4096) is no longer built for the gradient; the logged retrieval accuracy
-(forward only) still builds it once. On JAX the chunks are unrolled in one XLA
-program whose buffers XLA:CPU does not reuse from chunk to chunk: the peak there
-grows with the batch (about 0.5 MiB per image with this encoder), whatever the loss.
+(forward only) still builds it once. On JAX the chunks run in `lax.scan`, whose
+body's buffers XLA reuses from chunk to chunk (unrolled, the peak grew with the
+batch by about 0.5 MiB per image with this encoder).
 
 Each configuration runs in its own subprocess so that peaks do not mix. After one
 warm-up step (compilation), the child hands freed memory back to the kernel

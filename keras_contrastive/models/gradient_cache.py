@@ -35,6 +35,7 @@ from keras import ops
 from keras_contrastive._validation import check_positive_int, fail, is_int
 from keras_contrastive.losses._streaming import default_block_size
 from keras_contrastive.models import backend_steps
+from keras_contrastive.models.jax_convolution import kernel_gradient_as_convolution
 
 _SEED_STATE_NAME = "seed_generator_state"
 # Below this many query rows the loss's (rows, rows) matrix (16 MiB at 2,048) is
@@ -491,6 +492,13 @@ def torch_gradients(model, x, scale_loss):
 def jax_gradients(model, trainable, non_trainable, x, scale_loss):
     """The cached step on JAX, a pure function of the state like the plain step.
 
+    The whole chunks run in `jax.lax.scan` loops (a smaller last chunk after them):
+    XLA reuses one chunk's buffers from iteration to iteration, so the peak memory
+    holds one chunk's activations whatever the batch size (unrolled chunks in
+    one XLA program do not share buffers on XLA:CPU). Convolutions differentiate
+    with `kernel_gradient_as_convolution`: autodiff's kernel gradient is 20-30x
+    slower inside a loop body on XLA:CPU.
+
     Args:
         model: a built `ContrastiveModel` whose `gradient_cache` is set.
         trainable, non_trainable: the values of `model.trainable_variables` and
@@ -502,9 +510,19 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
         `(loss, stats, outputs, gradients, non_trainable)`: the new non-trainable
         values are those after pass 1.
     """
+    with kernel_gradient_as_convolution():
+        return _jax_gradients(model, trainable, non_trainable, x, scale_loss)
+
+
+def _jax_gradients(model, trainable, non_trainable, x, scale_loss):
     import jax
 
-    chunks = _chunks(x, model.gradient_cache.chunk_size)
+    size = model.gradient_cache.chunk_size
+    whole, rest = divmod(_static_batch_size(x), size)
+    stacked = keras.tree.map_structure(
+        lambda t: ops.reshape(t[: whole * size], (whole, size, *t.shape[1:])), x
+    )
+    last = _chunk(x, whole * size, rest) if rest else None
 
     def forward(trainable, non_trainable, chunk):
         mapping = list(zip(model.trainable_variables, trainable))
@@ -521,25 +539,35 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
         return result, new
 
     # 1. Graph-less forward pass, chunk by chunk (JAX differentiates only what
-    # `vjp` / `grad` trace). Pass 2 replays chunk c from the whole non-trainable
-    # state before it in pass 1 (seed generators included): the same randomness.
-    states_before, chunk_outputs, regularizations = [], [], []
-    for chunk in chunks:
-        if chunk_outputs:
-            chunk = _after(chunk, chunk_outputs[-1])
-        states_before.append(non_trainable)
-        (outputs, regularization), non_trainable = forward(
-            trainable, non_trainable, chunk
+    # `vjp` / `grad` trace), the non-trainable state (seed generators, batch-norm
+    # statistics) carried from chunk to chunk.
+    def pass1(state, chunk):
+        result, state = forward(trainable, state, chunk)
+        return state, result
+
+    state, (chunk_outputs, regularizations) = jax.lax.scan(
+        pass1, non_trainable, stacked
+    )
+    # Stacked chunk outputs, rows in order: the concatenation of the chunks'.
+    flat_chunks = [
+        ops.reshape(t, (whole * t.shape[1], *t.shape[2:]))
+        for t in keras.tree.flatten(chunk_outputs)
+    ]
+    chunk_rows = [int(t.shape[1]) for t in keras.tree.flatten(chunk_outputs)]
+    if last is not None:
+        (last_outputs, last_regularization), state = forward(
+            trainable, state, _after(last, regularizations)
         )
-        chunk_outputs.append(outputs)
-        regularizations.append(regularization)
-    outputs = _concatenate(chunk_outputs)
-    flat = keras.tree.flatten(outputs)
+        flat_last = keras.tree.flatten(last_outputs)
+        flat_chunks = [ops.concatenate(p, axis=0) for p in zip(flat_chunks, flat_last)]
+        regularizations = ops.concatenate([regularizations, last_regularization[None]])
+    outputs = keras.tree.pack_sequence_as(chunk_outputs, flat_chunks)
+    flat = flat_chunks
     floats = _float_indices(flat)
 
     def loss_fn(trainable, float_outputs, regularizations):
         mapping = list(zip(model.trainable_variables, trainable))
-        mapping += list(zip(model.non_trainable_variables, non_trainable))
+        mapping += list(zip(model.non_trainable_variables, state))
         full = keras.tree.pack_sequence_as(
             outputs, _replace(flat, floats, float_outputs)
         )
@@ -552,31 +580,55 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
     # directly, the variables the loss reads).
     grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1, 2), has_aux=True)
     (_, loss), (gradients, output_grads, reg_grads) = grad_fn(
-        trainable, [flat[i] for i in floats], ops.stack(regularizations)
+        trainable, [flat[i] for i in floats], regularizations
     )
 
-    # 3. Chunk by chunk again, differentiably: accumulate the parameter gradients.
-    slices = {i: _row_slices(chunk_outputs, i) for i in floats}
-    for c, chunk in enumerate(chunks):
-        chunk = _after(chunk, gradients)
-
-        def chunk_targets(trainable, c=c, chunk=chunk):
-            (outputs, regularization), _ = forward(trainable, states_before[c], chunk)
+    # 3. Chunk by chunk again, differentiably, from pass 1's initial state: the
+    # forward passes carry the same state forward (seed generators replay the
+    # same draws), and each chunk back-propagates its slice of the output
+    # gradients.
+    def backward(state, chunk, cotangents, reg_grad):
+        def chunk_targets(trainable):
+            (outputs, regularization), new = forward(trainable, state, chunk)
             flat_c = keras.tree.flatten(outputs)
-            return [flat_c[i] for i in floats], regularization
+            return ([flat_c[i] for i in floats], regularization), new
 
-        _, vjp = jax.vjp(chunk_targets, trainable)
-        cotangents = [g[slice(*slices[i][c])] for i, g in zip(floats, output_grads)]
+        _, vjp, state = jax.vjp(chunk_targets, trainable, has_aux=True)
         # Without regularisation losses the chunk's is a constant: zero gradient.
-        (chunk_grads,) = vjp((cotangents, reg_grads[c]))
-        gradients = [g + gc for g, gc in zip(gradients, chunk_grads)]
+        (chunk_grads,) = vjp((cotangents, reg_grad))
+        return state, chunk_grads
+
+    def pass2(carry, inputs):
+        gradients, state = carry
+        state, chunk_grads = backward(state, *inputs)
+        return ([g + c for g, c in zip(gradients, chunk_grads)], state), None
+
+    whole_rows = [whole * chunk_rows[i] for i in floats]
+    stacked_cotangents = [
+        ops.reshape(g[:n], (whole, chunk_rows[i], *g.shape[1:]))
+        for g, n, i in zip(output_grads, whole_rows, floats)
+    ]
+    stacked = _after(stacked, gradients)
+    (gradients, replayed), _ = jax.lax.scan(
+        pass2,
+        (gradients, non_trainable),
+        (stacked, stacked_cotangents, reg_grads[:whole]),
+    )
+    if last is not None:
+        _, chunk_grads = backward(
+            replayed,
+            _after(last, gradients),
+            [g[n:] for g, n in zip(output_grads, whole_rows)],
+            reg_grads[whole],
+        )
+        gradients = [g + c for g, c in zip(gradients, chunk_grads)]
 
     stats, _ = backend_steps.run_stateless(
         list(zip(model.trainable_variables, trainable))
-        + list(zip(model.non_trainable_variables, non_trainable)),
+        + list(zip(model.non_trainable_variables, state)),
         lambda: _stats(model, outputs),
     )
-    return loss, stats, outputs, gradients, non_trainable
+    return loss, stats, outputs, gradients, state
 
 
 def _after(chunk, previous):
