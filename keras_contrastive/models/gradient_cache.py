@@ -80,6 +80,8 @@ class GradientCache:
     - On TensorFlow the chunks run in `tf.while_loop`s, so the batch size may be
       dynamic (as in `fit`); XLA does not support that, so there the model's
       `jit_compile` is always False.
+    - On JAX the chunks run in `lax.scan`, which reuses one chunk's buffers, so the
+      peak memory does not grow with the number of chunks.
 
     Args:
         chunk_size: positive int, the number of input rows per chunk. The last chunk
