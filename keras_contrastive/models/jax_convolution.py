@@ -23,6 +23,8 @@ import importlib
 
 import keras
 
+from keras_contrastive.models._backend_functions import pair, replaced
+
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
@@ -97,10 +99,6 @@ def _custom_conv2d():
     return conv
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def _loop_friendly_conv(keras_conv):
     def conv(
         inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1
@@ -122,7 +120,7 @@ def _loop_friendly_conv(keras_conv):
             )
         kernel = convert_to_tensor(kernel)
         inputs = convert_to_tensor(inputs, dtype=kernel.dtype)
-        strides, dilation = _pair(strides), _pair(dilation_rate)
+        strides, dilation = pair(strides), pair(dilation_rate)
         span = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:2], dilation)]
         pads = tuple(
             lax.padtype_to_pads(inputs.shape[1:3], span, strides, padding.upper())
@@ -150,13 +148,5 @@ def kernel_gradient_as_convolution():
     `kernel_gradient`: the same values, fast inside `lax.scan` on XLA:CPU. On
     other backends it does nothing; nested use is fine.
     """
-    module = _keras_jax_nn()
-    if module is None or hasattr(module.conv, "keras_op"):
+    with replaced(_keras_jax_nn(), {"conv": _loop_friendly_conv}):
         yield
-        return
-    keras_conv = module.conv
-    module.conv = _loop_friendly_conv(keras_conv)
-    try:
-        yield
-    finally:
-        module.conv = keras_conv

@@ -29,6 +29,8 @@ import importlib
 
 import keras
 
+from keras_contrastive.models._backend_functions import pair, replaced
+
 
 def _keras_torch_nn():
     """Keras' PyTorch `nn` module when it has the functions this module replaces."""
@@ -49,10 +51,6 @@ def _same_padding(length, kernel, stride, dilation):
     out = -(-length // stride)
     total = max(0, (out - 1) * stride + span - length)
     return total // 2, total - total // 2
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def _channels_last_conv2d(keras_conv):
@@ -89,7 +87,7 @@ def _channels_last_conv2d(keras_conv):
         kernel = torch.permute(kernel, (3, 2, 0, 1)).contiguous(
             memory_format=torch.channels_last
         )
-        strides, dilation = _pair(strides), _pair(dilation_rate)
+        strides, dilation = pair(strides), pair(dilation_rate)
         pad = (0, 0)
         if padding == "same":
             axes = [
@@ -134,8 +132,8 @@ def _channels_last_max_pool2d(keras_max_pool):
             return keras_max_pool(
                 inputs, pool_size, strides, padding, data_format, **options
             )
-        pool_size = _pair(pool_size)
-        strides = pool_size if strides is None else _pair(strides)
+        pool_size = pair(pool_size)
+        strides = pool_size if strides is None else pair(strides)
         x = torch.permute(inputs, (0, 3, 1, 2))
         outputs = torch.nn.functional.max_pool2d(x, pool_size, strides)
         return torch.permute(outputs, (0, 2, 3, 1))
@@ -174,15 +172,5 @@ def channels_last_convolutions():
     >>> tuple(y.shape)
     (2, 8, 8, 4)
     """
-    module = _keras_torch_nn()
-    if module is None or hasattr(module.conv, "keras_op"):  # or nested
+    with replaced(_keras_torch_nn(), _REPLACEMENTS):
         yield
-        return
-    keras_ops = {name: getattr(module, name) for name in _REPLACEMENTS}
-    for name, make in _REPLACEMENTS.items():
-        setattr(module, name, make(keras_ops[name]))
-    try:
-        yield
-    finally:
-        for name, op in keras_ops.items():
-            setattr(module, name, op)
