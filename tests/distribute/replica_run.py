@@ -41,6 +41,9 @@ BATCH = 8  # the global batch: 2 rows per device
 VIEW_PAIR_LOSSES = ("nt_xent", "info_nce", "symmetric_info_nce", "binary_nce")
 VIEW_PAIR_LOSSES += ("debiased_nt_xent",)
 VIEW_PAIR_LOSSES += ("siglip_loss",)
+# Streamed in blocks of 3 query rows (a remainder on every replica and on one
+# device), the candidates gathered across replicas as on the dense path.
+STREAMING_LOSSES = ("nt_xent", "info_nce", "symmetric_info_nce")
 
 
 class GradientRecorder(keras.optimizers.Optimizer):
@@ -56,9 +59,10 @@ class GradientRecorder(keras.optimizers.Optimizer):
 class TwoTower(ContrastiveModel):
     """Two linear towers on the two halves of each row; a view-pair loss."""
 
-    def __init__(self, loss_name, units=4, use_bias=True, **kwargs):
+    def __init__(self, loss_name, units=4, use_bias=True, block_size=None, **kwargs):
         super().__init__(**kwargs)
         self.loss_fn = getattr(losses, loss_name)
+        self.loss_kwargs = {} if block_size is None else {"block_size": block_size}
         self.encoder = keras.layers.Dense(units, use_bias=use_bias, name="tower_a")
         self.tower_b = keras.layers.Dense(units, use_bias=use_bias, name="tower_b")
 
@@ -69,7 +73,8 @@ class TwoTower(ContrastiveModel):
         return {"z_a": self.encoder(x[:, :3]), "z_b": self.tower_b(x[:, 3:])}
 
     def compute_contrastive_loss(self, outputs):
-        return ops.mean(self.loss_fn(outputs["z_a"], outputs["z_b"]))
+        z_a, z_b = outputs["z_a"], outputs["z_b"]
+        return ops.mean(self.loss_fn(z_a, z_b, **self.loss_kwargs))
 
 
 class TwoTowerLossObject(TwoTower):
@@ -138,6 +143,12 @@ def cases(rng):
         f"two_tower/{name}": (lambda name=name: TwoTower(name), rows, GradientRecorder)
         for name in VIEW_PAIR_LOSSES
     }
+    for name in STREAMING_LOSSES:
+        table[f"two_tower/{name}_streaming"] = (
+            lambda name=name: TwoTower(name, block_size=3),
+            rows,
+            GradientRecorder,
+        )
     # Barlow Twins standardises every feature over the global batch, so a tower's
     # bias has a zero gradient in theory (pure round-off): its towers have none.
     # D = 20 > 2N takes the N x N Gram route on one device.
