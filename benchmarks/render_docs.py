@@ -283,10 +283,11 @@ def _torch_convolution(records):
         "One training-mode forward and backward pass of the encoder on a batch of",
         "32x32 images: Keras' own PyTorch `conv` and `max_pool` (`keras`, copies",
         "of each activation to channels-first and back), the same encoder inside",
-        "`channels_last_convolutions()` as the library's steps run it",
-        "(`channels_last`), and the same architecture in torch.nn (`pytorch`);",
-        "the three timed in turn within each repeat, ratio = median of the",
-        "per-repeat ratios to PyTorch.",
+        "`channels_last_convolutions()` (`channels_last`), inside that and",
+        "`fused_batch_normalization()` as the library's steps run it now",
+        "(`fused_batch_norm`; runs before it have no such row), and the same",
+        "architecture in torch.nn (`pytorch`); the ways timed in turn within",
+        "each repeat, ratio = median of the per-repeat ratios to PyTorch.",
     ]
     for run in _runs(records):
         first = run[0]

@@ -5,15 +5,16 @@
         [--json PATH]
 
 One training-mode forward and backward pass of an encoder on a batch of 32x32
-images, three ways, timed in turn within each repeat so that load drifting over
-the run hits all three alike:
+images, four ways, timed in turn within each repeat so that load drifting over
+the run hits all of them alike:
 
 - `keras`: the Keras encoder (`simclr_cifar10.resnet18_cifar` / `small_cnn`)
   with Keras' own PyTorch `conv` and `max_pool`, which copy each channels-last
   activation to channels-first (and `conv` back);
 - `channels_last`: the same encoder inside
-  `keras_contrastive.models.channels_last_convolutions()`, as the library's
-  training steps run it;
+  `keras_contrastive.models.channels_last_convolutions()`;
+- `fused_batch_norm`: inside that and `fused_batch_normalization()` (batch
+  norm in PyTorch's fused kernels), as the library's training steps run it;
 - `pytorch`: the same architecture in torch.nn (`_torch_networks.py`,
   channels-first tensors, as lightly's peer runs train it): the floor that
   Keras' layers could reach.
@@ -36,23 +37,26 @@ from _results import append_jsonl  # noqa: E402
 from _timing import timings  # noqa: E402
 from simclr_cifar10 import resnet18_cifar, small_cnn  # noqa: E402
 
-from keras_contrastive.models import channels_last_convolutions  # noqa: E402
+from keras_contrastive.models import (  # noqa: E402
+    channels_last_convolutions,
+    fused_batch_normalization,
+)
 
-WAYS = ("keras", "channels_last", "pytorch")
+WAYS = ("keras", "channels_last", "fused_batch_norm", "pytorch")
 
 
-def _keras_pass(encoder, images, fast):
+def _keras_pass(encoder, images, contexts):
     import torch
 
     x = torch.from_numpy(images)
     # A dense upstream gradient, as a loss gives.
     weights = torch.ones(encoder.compute_output_shape(images.shape))
 
-    context = channels_last_convolutions if fast else contextlib.nullcontext
-
     def run():
         encoder.zero_grad()
-        with context():
+        with contextlib.ExitStack() as stack:
+            for context in contexts:
+                stack.enter_context(context())
             (encoder(x, training=True) * weights).sum().backward()
 
     return run
@@ -85,8 +89,11 @@ def measure(encoder_name, batch_size, repeats, seed=0):
     network = {"resnet18": torch_resnet18, "small_cnn": torch_small_cnn}
     torch.manual_seed(seed)
     runs = {
-        "keras": _keras_pass(build(), images, fast=False),
-        "channels_last": _keras_pass(build(), images, fast=True),
+        "keras": _keras_pass(build(), images, ()),
+        "channels_last": _keras_pass(build(), images, [channels_last_convolutions]),
+        "fused_batch_norm": _keras_pass(
+            build(), images, [channels_last_convolutions, fused_batch_normalization]
+        ),
         "pytorch": _pytorch_pass(network[encoder_name]()[0], images),
     }
     for run in runs.values():  # warm-up

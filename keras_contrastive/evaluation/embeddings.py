@@ -1,5 +1,7 @@
 """Frozen features of an encoder, and its kNN accuracy on labelled data."""
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -46,17 +48,20 @@ def _check_features(encoder, features):
     return features.astype(np.float32, copy=False)
 
 
-def _channels_last_convolutions():
+@contextlib.contextmanager
+def _torch_kernels():
     # Imported here: keras_contrastive.models imports this package.
+    from keras_contrastive.models.torch_batch_norm import fused_batch_normalization
     from keras_contrastive.models.torch_convolution import (
         channels_last_convolutions,
     )
 
-    return channels_last_convolutions()
+    with channels_last_convolutions(), fused_batch_normalization():
+        yield
 
 
 def _embed_batch(encoder, x):
-    with _channels_last_convolutions():
+    with _torch_kernels():
         if isinstance(encoder, keras.Model):
             return encoder.predict_on_batch(x)
         return encoder(ops.convert_to_tensor(x), training=False)
@@ -141,7 +146,7 @@ def compute_embeddings(encoder, x, batch_size=256, return_labels=False):
         fail("x.shape", "(num_samples, ...) with at least one sample", x.shape)
     if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
         x = x.astype(np.float32)
-    with _channels_last_convolutions():
+    with _torch_kernels():
         if isinstance(encoder, keras.Model):
             features = encoder.predict(x, batch_size=batch_size, verbose=0)
         else:

@@ -5,7 +5,9 @@ training step), `ImageContrastiveModel` (views, default heads, build),
 `MomentumModel` (momentum copies), `ExampleIdsInput` (inputs with example ids).
 `image_backbone_encoder` makes a pretrained image backbone (keras.applications,
 keras-hub) an encoder of the image methods. `channels_last_convolutions` runs
-Keras' convolutions on PyTorch without its layout copies (the steps use it).
+Keras' convolutions on PyTorch without its layout copies and
+`fused_batch_normalization` its batch normalization in PyTorch's fused kernels
+(the steps use both).
 """
 
 from keras_contrastive.layers.state import FeatureQueue, MemoryBank
@@ -28,6 +30,7 @@ from keras_contrastive.models.sbert import SBERT
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.simsiam import SimSiam
+from keras_contrastive.models.torch_batch_norm import fused_batch_normalization
 from keras_contrastive.models.torch_convolution import channels_last_convolutions
 
 __all__ = [
@@ -56,5 +59,6 @@ __all__ = [
     "SimCSE",
     "SimSiam",
     "channels_last_convolutions",
+    "fused_batch_normalization",
     "image_backbone_encoder",
 ]

@@ -1,12 +1,16 @@
 """Swapping functions of Keras' private backend modules for the span of a block.
 
-`channels_last_convolutions` (PyTorch) and `kernel_gradient_as_convolution`
-(JAX) replace Keras' own `conv` (and `max_pool`) while a step runs or is traced;
-both go through `replaced`, which restores the originals on exit and on an
+`channels_last_convolutions` and `fused_batch_normalization` (PyTorch) and
+`kernel_gradient_as_convolution` (JAX) replace Keras' own `conv` (and
+`max_pool`, `moments`, `batch_normalization`) while a step runs or is traced;
+all go through `replaced`, which restores the originals on exit and on an
 exception and leaves a nested use alone.
 """
 
 import contextlib
+import importlib
+
+import keras
 
 
 def pair(value):
@@ -14,15 +18,26 @@ def pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
+def keras_nn(backend, names):
+    """Keras' `nn` module of `backend` when that is the backend in use and the
+    module has every function in `names`; else None (nothing to replace)."""
+    if keras.backend.backend() != backend:
+        return None
+    module = importlib.import_module(f"keras.src.backend.{backend}.nn")
+    return module if all(callable(getattr(module, n, None)) for n in names) else None
+
+
 @contextlib.contextmanager
-def replaced(module, replacements):
-    """Within the block, `module.<name>` is `make(Keras' own function)`.
+def replaced(backend, replacements):
+    """Within the block, Keras' `<backend>.nn.<name>` is `make(Keras' own
+    function)` when `backend` is the one in use (else nothing is replaced).
 
     Args:
-        module: a Keras backend module, or None (then nothing is replaced).
+        backend: "torch", "jax" or "tensorflow".
         replacements: a dict name -> make; each replacement carries Keras' own
             function as `keras_op`, which also marks a nested use.
     """
+    module = keras_nn(backend, replacements)
     first = next(iter(replacements))
     if module is None or hasattr(getattr(module, first), "keras_op"):
         yield

@@ -12,6 +12,7 @@ from keras_contrastive.models import backend_steps
 from keras_contrastive.models.fit_data import full_batch_rows, peek_first_batch
 from keras_contrastive.models.gradient_cache import as_gradient_cache
 from keras_contrastive.models.monitoring import view_pair_stats
+from keras_contrastive.models.torch_batch_norm import fused_batch_normalization
 from keras_contrastive.models.torch_convolution import channels_last_convolutions
 
 # Saved seed-generator states are stored beside the model's own variables.
@@ -240,11 +241,11 @@ class ContrastiveModel(keras.Model):
         return [self.loss_tracker, *self.stat_trackers, self.skipped_tracker]
 
     def train_step(self, *args):
-        with channels_last_convolutions():
+        with channels_last_convolutions(), fused_batch_normalization():
             return backend_steps.TRAIN_STEPS[keras.backend.backend()](self, *args)
 
     def test_step(self, *args):
-        with channels_last_convolutions():
+        with channels_last_convolutions(), fused_batch_normalization():
             return backend_steps.TEST_STEPS[keras.backend.backend()](self, *args)
 
     @property

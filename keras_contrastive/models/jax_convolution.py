@@ -19,20 +19,10 @@ own.
 
 import contextlib
 import functools
-import importlib
-
-import keras
 
 from keras_contrastive.models._backend_functions import pair, replaced
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
-
-
-def _keras_jax_nn():
-    if keras.backend.backend() != "jax":
-        return None
-    module = importlib.import_module("keras.src.backend.jax.nn")
-    return module if callable(getattr(module, "conv", None)) else None
 
 
 def _conv2d(x, kernel, strides, pads, dilation):
@@ -148,5 +138,5 @@ def kernel_gradient_as_convolution():
     `kernel_gradient`: the same values, fast inside `lax.scan` on XLA:CPU. On
     other backends it does nothing; nested use is fine.
     """
-    with replaced(_keras_jax_nn(), {"conv": _loop_friendly_conv}):
+    with replaced("jax", {"conv": _loop_friendly_conv}):
         yield

@@ -25,20 +25,10 @@ and JAX, where the context does nothing.
 """
 
 import contextlib
-import importlib
 
 import keras
 
 from keras_contrastive.models._backend_functions import pair, replaced
-
-
-def _keras_torch_nn():
-    """Keras' PyTorch `nn` module when it has the functions this module replaces."""
-    if keras.backend.backend() != "torch":
-        return None
-    module = importlib.import_module("keras.src.backend.torch.nn")
-    has_all = all(callable(getattr(module, name, None)) for name in _REPLACEMENTS)
-    return module if has_all else None
 
 
 def _same_padding(length, kernel, stride, dilation):
@@ -172,5 +162,5 @@ def channels_last_convolutions():
     >>> tuple(y.shape)
     (2, 8, 8, 4)
     """
-    with replaced(_keras_torch_nn(), _REPLACEMENTS):
+    with replaced("torch", _REPLACEMENTS):
         yield

@@ -9,10 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_contrastive.models.jax_convolution import (
-    _keras_jax_nn,
-    kernel_gradient_as_convolution,
-)
+from keras_contrastive.models.jax_convolution import kernel_gradient_as_convolution
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="a JAX-only rewrite"
@@ -136,18 +133,3 @@ def test_other_convolutions_go_to_keras_own():
     with kernel_gradient_as_convolution():
         with pytest.raises(ValueError, match="empty output"):
             keras.ops.conv(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), 1, "valid")
-
-
-def test_restores_keras_conv_on_exit_and_error():
-    module = _keras_jax_nn()
-    keras_conv = module.conv
-    with kernel_gradient_as_convolution():
-        assert module.conv is not keras_conv
-        with kernel_gradient_as_convolution():  # nested: unchanged
-            inner = module.conv
-        assert module.conv is inner
-    assert module.conv is keras_conv
-    with pytest.raises(RuntimeError):
-        with kernel_gradient_as_convolution():
-            raise RuntimeError
-    assert module.conv is keras_conv

@@ -187,23 +187,6 @@ def test_no_activation_copies(layer, rng):
         assert _activation_copies(layer, x) == 0
 
 
-@torch_only
-def test_restores_keras_conv_on_exit_and_error():
-    module = importlib.import_module("keras.src.backend.torch.nn")
-    keras_ops = (module.conv, module.max_pool)
-    with channels_last_convolutions():
-        fast = (module.conv, module.max_pool)
-        assert all(a is not b for a, b in zip(fast, keras_ops))
-        with channels_last_convolutions():  # nested: the same ones stay
-            assert (module.conv, module.max_pool) == fast
-        assert (module.conv, module.max_pool) == fast
-    assert (module.conv, module.max_pool) == keras_ops
-    with pytest.raises(RuntimeError, match="inside"):
-        with channels_last_convolutions():
-            raise RuntimeError("inside")
-    assert (module.conv, module.max_pool) == keras_ops
-
-
 class _ConvProbe(keras.layers.Layer):
     """Records whether Keras' PyTorch conv was replaced when the layer ran."""
 
