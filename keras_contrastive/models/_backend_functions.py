@@ -1,7 +1,7 @@
 """Swapping functions of Keras' private backend modules for the span of a block.
 
 `channels_last_convolutions` and `fused_batch_normalization` (PyTorch) and
-`kernel_gradient_as_convolution` (JAX) replace Keras' own `conv` (and
+`kernel_gradient_as_matmuls` (JAX) replace Keras' own `conv` (and
 `max_pool`, `moments`, `batch_normalization`) while a step runs or is traced;
 all go through `replaced`, which restores the originals on exit and on an
 exception and leaves a nested use alone.

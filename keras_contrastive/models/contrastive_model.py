@@ -11,6 +11,7 @@ from keras_contrastive._validation import check_bool, check_positive_int, fail
 from keras_contrastive.models import backend_steps
 from keras_contrastive.models.fit_data import full_batch_rows, peek_first_batch
 from keras_contrastive.models.gradient_cache import as_gradient_cache
+from keras_contrastive.models.jax_convolution import kernel_gradient_as_matmuls
 from keras_contrastive.models.monitoring import view_pair_stats
 from keras_contrastive.models.torch_batch_norm import fused_batch_normalization
 from keras_contrastive.models.torch_convolution import channels_last_convolutions
@@ -241,7 +242,11 @@ class ContrastiveModel(keras.Model):
         return [self.loss_tracker, *self.stat_trackers, self.skipped_tracker]
 
     def train_step(self, *args):
-        with channels_last_convolutions(), fused_batch_normalization():
+        with (
+            channels_last_convolutions(),
+            fused_batch_normalization(),
+            kernel_gradient_as_matmuls(),
+        ):
             return backend_steps.TRAIN_STEPS[keras.backend.backend()](self, *args)
 
     def test_step(self, *args):

@@ -35,7 +35,7 @@ from keras import ops
 from keras_contrastive._validation import check_positive_int, fail, is_int
 from keras_contrastive.losses._streaming import default_block_size
 from keras_contrastive.models import backend_steps
-from keras_contrastive.models.jax_convolution import kernel_gradient_as_convolution
+from keras_contrastive.models.jax_convolution import kernel_gradient_as_matmuls
 
 _SEED_STATE_NAME = "seed_generator_state"
 # Below this many query rows the loss's (rows, rows) matrix (16 MiB at 2,048) is
@@ -498,7 +498,7 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
     XLA reuses one chunk's buffers from iteration to iteration, so the peak memory
     holds one chunk's activations whatever the batch size (unrolled chunks in
     one XLA program do not share buffers on XLA:CPU). Convolutions differentiate
-    with `kernel_gradient_as_convolution`: autodiff's kernel gradient is 20-30x
+    with `kernel_gradient_as_matmuls`: autodiff's kernel gradient is 20-30x
     slower inside a loop body on XLA:CPU.
 
     Args:
@@ -512,7 +512,7 @@ def jax_gradients(model, trainable, non_trainable, x, scale_loss):
         `(loss, stats, outputs, gradients, non_trainable)`: the new non-trainable
         values are those after pass 1.
     """
-    with kernel_gradient_as_convolution():
+    with kernel_gradient_as_matmuls():
         return _jax_gradients(model, trainable, non_trainable, x, scale_loss)
 
 

@@ -8,7 +8,7 @@ from keras_contrastive.models import (
     fused_batch_normalization,
 )
 from keras_contrastive.models._backend_functions import keras_nn
-from keras_contrastive.models.jax_convolution import kernel_gradient_as_convolution
+from keras_contrastive.models.jax_convolution import kernel_gradient_as_matmuls
 from tests.conftest import BACKEND
 
 CONTEXTS = {
@@ -22,8 +22,8 @@ CONTEXTS = {
         "torch",
         ("moments", "batch_normalization"),
     ),
-    "kernel_gradient_as_convolution": (
-        kernel_gradient_as_convolution,
+    "kernel_gradient_as_matmuls": (
+        kernel_gradient_as_matmuls,
         "jax",
         ("conv",),
     ),

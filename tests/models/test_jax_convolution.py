@@ -1,4 +1,4 @@
-"""Keras' JAX convolutions with the kernel gradient written as one NHWC convolution.
+"""Keras' JAX convolutions with the kernel gradient written as one matmul per tap.
 
 The reference is a direct NumPy sum in float64 (the definition of the kernel
 gradient), and Keras' own convolution differentiated by JAX; a test runs the
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_contrastive.models.jax_convolution import kernel_gradient_as_convolution
+from keras_contrastive.models.jax_convolution import kernel_gradient_as_matmuls
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="a JAX-only rewrite"
@@ -96,7 +96,7 @@ def test_kernel_gradient_equals_the_direct_sum_and_keras(case):
         dilation,
     )
     keras_dx, keras_dk = gradients(x, kernel, strides, padding, dilation, cotangent)
-    with kernel_gradient_as_convolution():
+    with kernel_gradient_as_matmuls():
         dx, dk = gradients(x, kernel, strides, padding, dilation, cotangent)
         y_inside = keras.ops.conv(x, kernel, strides, padding, dilation_rate=dilation)
         looped_dx, looped_dk = gradients(
@@ -127,9 +127,9 @@ def test_other_convolutions_go_to_keras_own():
             return keras.ops.conv(x, kernel, 1, "same").sum()
 
         expected = jax.grad(objective)(kernel)
-        with kernel_gradient_as_convolution():
+        with kernel_gradient_as_matmuls():
             inside = jax.grad(objective)(kernel)
         np.testing.assert_array_equal(inside, expected)
-    with kernel_gradient_as_convolution():
+    with kernel_gradient_as_matmuls():
         with pytest.raises(ValueError, match="empty output"):
             keras.ops.conv(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), 1, "valid")
