@@ -10,9 +10,10 @@ chunks in) it is 20-30x slower again (jax-ml/jax#12868).
 
 `kernel_gradient_as_matmuls()` swaps Keras' JAX `conv` for one with a
 custom VJP whose kernel gradient is written as one matmul per kernel tap
-(`kernel_gradient`): each tap's strided window of the padded input against the
-cotangent, the same sums as autodiff's, the matmul work of the forward pass
-(143 ms in the example above; at the top level and in a loop alike). The
+(`kernel_gradient`, the taps in a loop): each tap's strided window of the
+padded input against the cotangent, the same sums as autodiff's, the matmul
+work of the forward pass (160 ms in the example above; at the top level and in
+a loop alike). The
 input gradient is autodiff's. Only 2-D channels-last convolutions without
 groups take this path; everything else, and every backend but JAX, is Keras'
 own. The library's JAX training steps trace inside it.
@@ -40,8 +41,10 @@ def kernel_gradient(x, cotangent, kernel_size, strides, pads, dilation):
     kernel[i, j, c, o] = sum over n, p, q of
     x_padded[n, p*s + i*d, q*s + j*d, c] * cotangent[n, p, q, o]: for each tap
     (i, j), the strided window of the padded input that the tap saw, (N*P*Q, C),
-    transposed against the cotangent, (N*P*Q, O). Rows that the forward pass
-    left unused at the high end are never sliced.
+    transposed against the cotangent, (N*P*Q, O). The taps run in a loop
+    (`lax.map`), so one window is held at a time: unrolled, XLA:CPU kept them
+    all (3x3, 64 x 32x32x64: 146 MiB of temporaries against 34, and slower).
+    Rows that the forward pass left unused at the high end are never sliced.
     """
     import jax.numpy as jnp
     from jax import lax
@@ -49,20 +52,15 @@ def kernel_gradient(x, cotangent, kernel_size, strides, pads, dilation):
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
     x = jnp.pad(x, [(0, 0)] + [(lo, max(0, hi)) for lo, hi in pads] + [(0, 0)])
     n, p, q, _ = cotangent.shape
-    channels = x.shape[-1]
-    taps = []
-    for i in range(kh):
-        for j in range(kw):
-            window = lax.slice(
-                x,
-                (0, i * dh, j * dw, 0),
-                (n, i * dh + (p - 1) * sh + 1, j * dw + (q - 1) * sw + 1, channels),
-                (1, sh, sw, 1),
-            )
-            taps.append(
-                lax.dot_general(window, cotangent, (((0, 1, 2), (0, 1, 2)), ((), ())))
-            )
-    return jnp.stack(taps).reshape((kh, kw) + taps[0].shape)
+    window = (n, (p - 1) * sh + 1, (q - 1) * sw + 1, x.shape[-1])
+
+    def tap(k):
+        start = (0, (k // kw) * dh, (k % kw) * dw, 0)
+        seen = lax.dynamic_slice(x, start, window)[:, ::sh, ::sw]
+        return lax.dot_general(seen, cotangent, (((0, 1, 2), (0, 1, 2)), ((), ())))
+
+    taps = lax.map(tap, jnp.arange(kh * kw))
+    return taps.reshape((kh, kw) + taps.shape[1:])
 
 
 @functools.cache
