@@ -13,10 +13,9 @@ custom VJP whose kernel gradient is written as one matmul per kernel tap
 (`kernel_gradient`, the taps in a loop): each tap's strided window of the
 padded input against the cotangent, the same sums as autodiff's, the matmul
 work of the forward pass (160 ms in the example above; at the top level and in
-a loop alike). The
-input gradient is autodiff's. Only 2-D channels-last convolutions without
-groups take this path; everything else, and every backend but JAX, is Keras'
-own. The library's JAX training steps trace inside it.
+a loop alike). The input gradient is autodiff's. Only 2-D channels-last
+convolutions without groups take this path; everything else, and every backend
+but JAX, is Keras' own. The library's JAX training steps trace inside it.
 """
 
 import contextlib
@@ -127,12 +126,12 @@ def _loop_friendly_conv(keras_conv):
 
 @contextlib.contextmanager
 def kernel_gradient_as_matmuls():
-    """Keras' 2-D JAX convolutions with a loop-friendly kernel gradient.
+    """Keras' 2-D JAX convolutions with a kernel gradient of per-tap matmuls.
 
     Inside the block (while a JAX function is traced), `keras.ops.conv` on 4-D
     channels-last inputs without groups differentiates to the kernel gradient of
-    `kernel_gradient`: the same values, fast inside `lax.scan` on XLA:CPU. On
-    other backends it does nothing; nested use is fine.
+    `kernel_gradient`: the same values, fast on XLA:CPU at the top level and
+    inside `lax.scan`. On other backends it does nothing; nested use is fine.
     """
     with replaced("jax", {"conv": _loop_friendly_conv}):
         yield

@@ -28,7 +28,7 @@ ranks, axes or layouts, float16, masks, shape inference on the meta device,
 TensorFlow and JAX, where the context does nothing.
 
 Outputs and gradients equal Keras' to float32 rounding (tests against a NumPy
-float64 batch normalization and its gradient by finite differences, in
+float64 batch normalization and its closed-form gradient, in
 `tests/models/test_torch_batch_norm.py`); `benchmarks/torch_convolution.py`
 times a ResNet-18 pass with and without it.
 """
