@@ -29,3 +29,29 @@ def reset_peak():
         return True
     except OSError:
         return False
+
+
+def allocator_reset():
+    """Resets the backend allocator's own peak counter; its current bytes, or None.
+
+    TensorFlow counts the bytes its CPU allocator hands out (live tensors,
+    `tf.config.experimental.get_memory_info`), whatever malloc keeps resident
+    afterwards; JAX and PyTorch keep no such count on the CPU.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    return tf.config.experimental.get_memory_info("CPU:0")["current"]
+
+
+def allocator_peak_mib(base):
+    """The allocator's peak since `allocator_reset` above its `base`, in MiB."""
+    if base is None:
+        return None
+    import tensorflow as tf
+
+    return (tf.config.experimental.get_memory_info("CPU:0")["peak"] - base) / 2**20

@@ -22,11 +22,18 @@ Each configuration runs in its own subprocess so that peaks do not mix. After on
 warm-up step (compilation), the child hands freed memory back to the kernel
 (`malloc_trim`), resets the peak-RSS counter (`/proc/self/clear_refs`), times
 `--steps` steps of `train_on_batch` and reports the peak resident memory above the
-resident memory before the timed steps: what the step itself needs (activations,
-gradients, workspace). Ratios are against the plain step at 256. Allocators that
-keep freed memory (TensorFlow's) understate that figure; the last columns give the
-first step's time and its peak above the memory after building (compilation
-included).
+resident memory before the timed steps ("RSS MiB"). Allocators that keep freed
+memory make that figure depend on what earlier steps left behind (glibc's malloc
+raises its mmap threshold after each large free and then reuses or keeps the
+block; TensorFlow's CPU allocator hardly shows in RSS at all), so each
+configuration runs a second child for the memory the step's tensors need at its
+peak ("live MiB"): on TensorFlow its CPU allocator's own peak count
+(`tf.config.experimental.get_memory_info`), elsewhere the RSS peak under
+`MALLOC_MMAP_THRESHOLD_=65536` and `MALLOC_TRIM_THRESHOLD_=65536` (every block of
+64 KiB or more mapped on allocation and unmapped on free, so RSS follows live
+memory; slower, which is why times come from the first child). Ratios are against
+the plain step at 256. The last columns give the first step's time and its RSS
+peak above the memory after building (compilation included).
 """
 
 import argparse
@@ -41,7 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # Run from a checkout without `pip install -e .`.
 
-from _memory import reset_peak, status_kib  # noqa: E402  (benchmarks/)
+from _memory import allocator_peak_mib, allocator_reset, reset_peak, status_kib  # noqa: E402  (benchmarks/)
 
 SIZE = 32
 CONFIGS = (  # (label, batch size, chunk size or None)
@@ -92,6 +99,7 @@ def child(batch_size, chunk_size, steps):
     first_peak_kib = status_kib("VmHWM")
     exact = reset_peak()
     base_kib = status_kib("VmRSS")
+    allocator_base = allocator_reset()
     times, losses = [], []
     for _ in range(steps):
         start = time.perf_counter()
@@ -99,6 +107,7 @@ def child(batch_size, chunk_size, steps):
         losses.append(float(logs["loss"]))
         times.append(time.perf_counter() - start)
     peak_kib = status_kib("VmHWM")
+    allocator_peak = allocator_peak_mib(allocator_base)
     print(
         json.dumps(
             {
@@ -108,21 +117,44 @@ def child(batch_size, chunk_size, steps):
                 "first_peak_delta_mib": (first_peak_kib - built_kib) / 1024,
                 "peak_rss_mib": peak_kib / 1024,
                 "peak_exact": exact,
+                "allocator_peak_delta_mib": allocator_peak,
                 "loss": losses[-1],
             }
         )
     )
 
 
-def run(label, batch_size, chunk_size, steps):
+LIVE_MEMORY_ENV = {  # glibc: blocks >= 64 KiB mmapped, unmapped (returned) on free
+    "MALLOC_MMAP_THRESHOLD_": "65536",
+    "MALLOC_TRIM_THRESHOLD_": "65536",
+}
+
+
+def child_result(batch_size, chunk_size, steps, env=None):
     command = [sys.executable, __file__, "--child", str(batch_size), "--steps"]
     command += [str(steps), "--chunk", str(chunk_size or 0)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, **(env or {})}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        return {"label": label, "error": f"exit {result.returncode}: {tail[0]}"}
-    return {"label": label, **json.loads(lines[-1])}
+        return {"error": f"exit {result.returncode}: {tail[0]}"}
+    return json.loads(lines[-1])
+
+
+def run(label, batch_size, chunk_size, steps):
+    """Times and RSS from a default child; the step's live memory from a second."""
+    timed = child_result(batch_size, chunk_size, steps)
+    if "error" in timed:
+        return {"label": label, **timed}
+    memory = child_result(batch_size, chunk_size, 1, LIVE_MEMORY_ENV)
+    if "error" in memory:
+        return {"label": label, **memory}
+    live = memory["allocator_peak_delta_mib"]
+    if live is None:
+        live = memory["peak_delta_mib"]
+    exact = timed["peak_exact"] and memory["peak_exact"]
+    return {"label": label, **timed, "live_peak_mib": live, "peak_exact": exact}
 
 
 def main():
@@ -154,8 +186,8 @@ def main():
     base = rows[0]
     header = (
         f"{'configuration':<20}{'s/step':>9}{'x plain256':>12}"
-        f"{'peak MiB':>10}{'x plain256':>12}{'1st step s':>12}{'MiB':>7}"
-        f"{'loss':>8}"
+        f"{'live MiB':>10}{'x plain256':>12}{'RSS MiB':>9}{'x plain256':>12}"
+        f"{'1st step s':>12}{'MiB':>7}{'loss':>8}"
     )
     print(header)
     for row in rows:
@@ -165,7 +197,9 @@ def main():
         print(
             f"{row['label']:<20}{row['step_s']:>9.2f}"
             f"{row['step_s'] / base['step_s']:>12.2f}"
-            f"{row['peak_delta_mib']:>10.0f}"
+            f"{row['live_peak_mib']:>10.0f}"
+            f"{row['live_peak_mib'] / base['live_peak_mib']:>12.2f}"
+            f"{row['peak_delta_mib']:>9.0f}"
             f"{row['peak_delta_mib'] / base['peak_delta_mib']:>12.2f}"
             f"{row['first_step_s']:>12.1f}{row['first_peak_delta_mib']:>7.0f}"
             f"{row['loss']:>8.3f}"
