@@ -254,11 +254,15 @@ def _simclr_throughput(records):
         "PyTorch loop on the same machine in the same run (its median time between",
         "steps). lightly's DataLoader workers augment up to 4 batches ahead, so",
         "over a few steps its figure leaves most of the augmentation out; runs of",
-        "20 steps or more show the steady state.",
+        "20 steps or more show the steady state. The processor is in the table",
+        "because the ratio moves with it: PyTorch's oneDNN kernels gain more from",
+        "AVX-512 (Intel Xeon) than XLA:CPU's do. On the Xeon one warm-up step was",
+        "too few: our timed ResNet-18 steps took 9.19 s after one, 6.88-7.54 s after",
+        "two (`--warmup 2`).",
         "",
         "| encoder | backend | batch | steps | images/s | lightly images/s "
-        "| x lightly |",
-        "|---|---|---|---|---|---|---|",
+        "| x lightly | processor |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     stamps = []
     for r in records:
@@ -267,13 +271,19 @@ def _simclr_throughput(records):
         ratio = f"{r['vs_lightly']:.2f}" if "vs_lightly" in r else ""
         lines.append(
             f"| {r.get('encoder', 'resnet18')} | {r['backend']} | {r['batch_size']} "
-            f"| {r['steps']} | {r['images_per_second']:.1f} | {peer} | {ratio} |"
+            f"| {r['steps']} | {r['images_per_second']:.1f} | {peer} | {ratio} "
+            f"| {_processor(r)} |"
         )
         stamp = _stamp(r)
         if stamp not in stamps:
             stamps.append(stamp)
     lines += ["", "Runs:", ""] + [f"- {stamp}" for stamp in stamps]
     return lines
+
+
+def _processor(record):
+    """The processor's short name from a record's machine ("AMD EPYC, 2 cores, ...")."""
+    return record.get("machine", "").split(",")[0].replace("(R)", "")
 
 
 def _torch_convolution(records):

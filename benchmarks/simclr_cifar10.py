@@ -218,6 +218,7 @@ def run_throughput(args):
         "encoder": args.encoder,
         "batch_size": batch,
         "steps": args.steps,
+        "warmup_steps": args.warmup,
         "images_per_second": rate,
         "seconds_per_step": seconds / args.steps,
         "parameters": int(model.encoder.count_params()),
