@@ -2,8 +2,8 @@
 
 Imported only when `lightly` (with `torch` and `torchvision`) is importable. Plain
 PyTorch training loop around lightly's `SimCLRTransform` (no blur, colour strength
-0.5, crop scale (0.08, 1)) and, per method, lightly's modules for the recipe of
-`methods_cifar10.py`:
+0.5 unless given, crop scale (0.08, 1)) and, per method, lightly's modules for the
+recipe of `methods_cifar10.py`:
 
 - `simclr`: `SimCLRProjectionHead(256, 256, 128)`, `NTXentLoss(temperature=0.5)`;
 - `moco`: the same head and a momentum copy of backbone and head
@@ -45,10 +45,13 @@ WORKERS = min(2, os.cpu_count() or 1)
 class _Views(torch.utils.data.Dataset):
     """uint8 images -> the two augmented views of lightly's SimCLRTransform."""
 
-    def __init__(self, images):
+    def __init__(self, images, color_strength=0.5):
         self.images = images
         self.transform = SimCLRTransform(
-            input_size=32, cj_strength=0.5, gaussian_blur=0.0, min_scale=0.08
+            input_size=32,
+            cj_strength=color_strength,
+            gaussian_blur=0.0,
+            min_scale=0.08,
         )
 
     def __len__(self):
@@ -132,14 +135,22 @@ class _BYOL(nn.Module):
 METHODS = {"simclr": _SimCLR, "moco": _MoCo, "byol": _BYOL}
 
 
-def _train(method, images, epochs, batch_size, max_steps=None, drop_last=True):
+def _train(
+    method,
+    images,
+    epochs,
+    batch_size,
+    max_steps=None,
+    drop_last=True,
+    color_strength=0.5,
+):
     """Adam 1e-3 over `epochs`; returns (seconds, steps, median step seconds).
 
     `drop_last=True` as in lightly's own examples (and our `fit`'s default)."""
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-3)
     loader = torch.utils.data.DataLoader(
-        _Views(images),
+        _Views(images, color_strength),
         batch_size=batch_size,
         shuffle=True,
         drop_last=drop_last,
@@ -177,6 +188,7 @@ def recipe(
     seed=0,
     method="simclr",
     drop_last=True,
+    color_strength=0.5,
 ):
     """kNN top-1 before and after lightly's `method` on the fixed recipe."""
     torch.manual_seed(seed)
@@ -185,7 +197,12 @@ def recipe(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
     )
     seconds, _, step = _train(
-        METHODS[method](backbone, dim), x_train, epochs, 256, drop_last=drop_last
+        METHODS[method](backbone, dim),
+        x_train,
+        epochs,
+        256,
+        drop_last=drop_last,
+        color_strength=color_strength,
     )
     after = knn_accuracy(
         _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval

@@ -99,9 +99,9 @@ METHODS = (
 DEFAULT_METHODS = "simclr,moco,byol,memory_bank"
 
 
-def build(method, encoder, num_train):
+def build(method, encoder, num_train, color_strength=0.5):
     """(model, fit callbacks, whether the model takes (ids, images))."""
-    augmenter = SimCLRAugmenter((32, 32), blur=False)
+    augmenter = SimCLRAugmenter((32, 32), blur=False, color_strength=color_strength)
 
     def head():
         return ProjectionHead(hidden_dims=(256,), output_dim=128)
@@ -198,7 +198,9 @@ def run_method(method, args, data, random_init):
     keras.utils.set_random_seed(args.seed)  # the same random-init encoder each time
     # Same weights either way; multi-crop's encoder also takes 16 x 16 views.
     encoder = small_cnn(image_size=None if "multicrop" in method else 32)
-    model, callbacks, with_ids = build(method, encoder, len(x_train))
+    model, callbacks, with_ids = build(
+        method, encoder, len(x_train), color_strength=args.color_strength
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     timer = StepTimer()
     x = (np.arange(len(x_train)), x_train) if with_ids else x_train
@@ -227,6 +229,7 @@ def run_method(method, args, data, random_init):
         "knn_random_init": random_init,
         "knn_trained": trained,
         "drop_last": not args.keep_last,
+        "color_strength": args.color_strength,
         "final_loss": float(history.history["loss"][-1]),
         "final_embedding_std": float(history.history["embedding_std"][-1]),
         "train_seconds": train_seconds,
@@ -250,6 +253,7 @@ def lightly_peer(method, args, data):
         seed=args.seed,
         method=method,
         drop_last=not args.keep_last,
+        color_strength=args.color_strength,
     )
     return {
         "benchmark": "methods_cifar10",
@@ -261,6 +265,7 @@ def lightly_peer(method, args, data):
         "num_train": len(data[0]),
         "num_eval": len(data[2]),
         "drop_last": not args.keep_last,
+        "color_strength": args.color_strength,
         **figures,
     }
 
@@ -304,6 +309,12 @@ def main(argv=None):
     )
     parser.add_argument(
         "--keep-last", action="store_true", help="train on partial last batches"
+    )
+    parser.add_argument(
+        "--color-strength",
+        type=float,
+        default=0.5,
+        help="colour jitter strength of both libraries' augmentation",
     )
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

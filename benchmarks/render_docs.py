@@ -87,6 +87,8 @@ def _methods_cifar10(records):
         if "drop_last" in first:
             kept = "left out" if first["drop_last"] else "trained on"
             notes.append(f"partial last batches {kept}")
+        if "color_strength" in first:
+            notes.append(f"colour strength {first['color_strength']:g}")
         lines += [
             "",
             _stamp(first) + (f" ({'; '.join(notes)})" if notes else "") + ".",
