@@ -62,6 +62,11 @@ def runs(tmp_path_factory):
 def test_four_devices_equal_one(runs, case):
     pairs = list(single_and_multi(runs, case))
     assert pairs, f"no results for {case}"
+    # A method case takes three SGD steps at learning rate 0.5: each step's float32
+    # rounding (sums taken in another order by the 4-replica all-reduce) feeds the
+    # next, so it gets 3e-5 (measured up to 1.4e-5 under oneDNN's AVX-512 kernels);
+    # one-step gradient cases 1e-5. A distribution bug moves results by far more.
+    tolerance = 3e-5 if case.startswith("method/") else 1e-5
     for variable, single, multi in pairs:
         if variable == "devices":
             assert_four_devices_used(single, multi)
@@ -71,7 +76,7 @@ def test_four_devices_equal_one(runs, case):
             # loss) is pure round-off on both sides.
             scale = max(float(np.max(np.abs(single))), 0.1)
             error = float(np.max(np.abs(single - multi))) / scale
-            assert error <= 1e-5, f"{case}: {variable} differs by {error:.2e}"
+            assert error <= tolerance, f"{case}: {variable} differs by {error:.2e}"
         else:  # queue pointer, seed states, counters
             np.testing.assert_array_equal(single, multi, err_msg=f"{case}:{variable}")
 
