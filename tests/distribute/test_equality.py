@@ -64,9 +64,10 @@ def test_four_devices_equal_one(runs, case):
     assert pairs, f"no results for {case}"
     # A method case takes three SGD steps at learning rate 0.5: each step's float32
     # rounding (sums taken in another order by the 4-replica all-reduce) feeds the
-    # next, so it gets 3e-5 (measured up to 1.4e-5 under oneDNN's AVX-512 kernels);
-    # one-step gradient cases 1e-5. A distribution bug moves results by far more.
-    tolerance = 3e-5 if case.startswith("method/") else 1e-5
+    # next, so it gets 1e-4 (CLIP-sigmoid measured 1.4e-5 to 3.0e-5 from run to run
+    # under TensorFlow's oneDNN AVX-512 kernels; 1e-5 on other processors); one-step
+    # gradient cases 1e-5. A distribution bug moves results by far more.
+    tolerance = 1e-4 if case.startswith("method/") else 1e-5
     for variable, single, multi in pairs:
         if variable == "devices":
             assert_four_devices_used(single, multi)
