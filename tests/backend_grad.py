@@ -59,10 +59,9 @@ def finite_difference_grad(fn_numpy, arrays, eps=1e-3):
 def assert_gradients_close(expected, actual, rtol=1e-5):
     """Each variable's gradient within `rtol` of its norm, in the L2 norm.
 
-    A variable whose exact gradient is zero (a bias a later normalisation cancels)
-    gets rounding noise of ~1e-12 from either computation, so the bound has a floor
-    relative to the largest gradient: rounding at float32 precision of the step,
-    not of that variable."""
+    A variable whose exact gradient is zero gets float32 rounding noise (~1e-11)
+    from either computation, so the bound has a floor relative to the step's
+    largest gradient: rounding at the precision of the step, not of that variable."""
     floor = 1e-6 * max(np.linalg.norm(g) for g in expected)
     for g, a in zip(expected, actual):
         assert np.linalg.norm(a - g) <= rtol * max(np.linalg.norm(g), floor)
