@@ -35,7 +35,22 @@ standard deviation; `--json PATH` appends one JSON line per seed, with the
 command, machine and date (`_results.py`), which `render_docs.py` tabulates on
 docs/benchmarks.md as the mean +- standard deviation per configuration. The BYOL short
 run: `--method byol --num-images 2048 --num-eval 1024 --batch-size 128 --epochs 3
---k 50`.
+--k 50`, with the recipe's encoder or `--encoder strided` (two stride-2
+conv-BN-ReLU blocks of 32 and 64 channels, a smaller network).
+
+Two controls separate what training changes from what evaluation changes:
+
+- `--learning-rate 0`: the same fit with frozen weights. Only batch norm's moving
+  statistics move, so its kNN change is the part of a "gain" that comes from
+  evaluating with different statistics, not from learning.
+- `--precise-bn`: before kNN, both the random-init encoder (a copy) and the
+  trained one get the batch-norm statistics of the same clean training images
+  (one batch of 2,048; "precise BN", Wu & Johnson 2021, sec. 3), so the two are
+  compared under equal normalisation. At initialisation the moving statistics are
+  mean 0 and variance 1, which makes every batch norm the identity; a short run
+  evaluates with a moving average that is part initial value, part augmented
+  views. Records store `precise_bn_random_init`; earlier records, without it,
+  applied precise BN to the trained encoder only.
 """
 
 import argparse
@@ -99,6 +114,37 @@ def precise_batch_norm(encoder, images):
         norm.momentum = momentum
 
 
+def strided_cnn(kernel_initializer, batch_norm_momentum, batch_norm_epsilon):
+    """Two stride-2 conv-BN-ReLU blocks (32, 64 channels) and global pooling: the
+    short run's small encoder."""
+    layers = [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255)]
+    for filters in (32, 64):
+        layers += [
+            keras.layers.Conv2D(
+                filters,
+                3,
+                strides=2,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=kernel_initializer,
+            ),
+            keras.layers.BatchNormalization(
+                momentum=batch_norm_momentum, epsilon=batch_norm_epsilon
+            ),
+            keras.layers.ReLU(),
+        ]
+    return keras.Sequential([*layers, keras.layers.GlobalAveragePooling2D()])
+
+
+def precise_copy(encoder, images):
+    """A copy of `encoder` with the batch-norm statistics of `images`; `encoder`
+    itself is left as it is (its moving statistics start the training run)."""
+    copy = keras.models.clone_model(encoder)
+    copy.set_weights(encoder.get_weights())
+    precise_batch_norm(copy, images)
+    return copy
+
+
 def build(args, encoder):
     augmenter = SimCLRAugmenter(
         (32, 32), blur=False, color_strength=args.color_strength
@@ -132,10 +178,13 @@ def run(args, seed, data):
         "batch_norm_momentum": 0.9 if args.encoder_bn == "torch" else 0.99,
         "batch_norm_epsilon": 1e-5 if args.encoder_bn == "torch" else 1e-3,
     }  # fmt: skip
-    encoder = small_cnn(**torch_encoder)
+    encoder = {"small_cnn": small_cnn, "strided": strided_cnn}[args.encoder](
+        **torch_encoder
+    )
     evaluate = dict(k=args.k, temperature=0.1)
+    initial = precise_copy(encoder, x_train[:2048]) if args.precise_bn else encoder
     random_init = knn_evaluate(
-        encoder, (x_train, y_train), (x_eval, y_eval), **evaluate
+        initial, (x_train, y_train), (x_eval, y_eval), **evaluate
     )
     model, callbacks = build(args, encoder)
     model.compile(
@@ -167,6 +216,7 @@ def run(args, seed, data):
             if k not in ("json", "seeds", "data", "keep_last")
         },
         "drop_last": not args.keep_last,
+        "precise_bn_random_init": args.precise_bn,
         "knn_random_init": random_init,
         "knn_trained": trained,
         "final_loss": float(history.history["loss"][-1]),
@@ -180,6 +230,9 @@ def main(argv=None):
         "--method", choices=("simclr", "moco", "byol"), default="simclr"
     )
     parser.add_argument("--seeds", default="0", help="comma-separated model seeds")
+    parser.add_argument(
+        "--encoder", choices=("small_cnn", "strided"), default="small_cnn"
+    )
     parser.add_argument("--views", choices=("joint", "per_view"), default="per_view")
     parser.add_argument("--head-init", choices=("keras", "torch"), default="keras")
     parser.add_argument("--encoder-init", choices=("keras", "torch"), default="keras")
@@ -187,7 +240,9 @@ def main(argv=None):
     parser.add_argument("--adam-epsilon", type=float, default=1e-7)
     parser.add_argument("--momentum", type=float, default=0.99, help="BYOL's start")
     parser.add_argument(
-        "--precise-bn", action="store_true", help="BN statistics of clean images"
+        "--precise-bn",
+        action="store_true",
+        help="both encoders evaluated with the BN statistics of clean images",
     )
     parser.add_argument("--keep-last", action="store_true")
     parser.add_argument("--color-strength", type=float, default=0.5)

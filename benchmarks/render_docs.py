@@ -144,6 +144,9 @@ _CONVENTIONS = (
     ("adam_epsilon", 1e-7, "Adam epsilon {}"),
     ("drop_last", True, "keep last"),
     ("precise_bn", False, "precise BN"),
+    ("precise_bn_random_init", False, "random init too"),
+    ("encoder", "small_cnn", "{} encoder"),
+    ("learning_rate", 1e-3, "learning rate {}"),
 )
 
 
