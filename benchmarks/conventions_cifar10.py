@@ -69,7 +69,12 @@ sys.path.insert(0, HERE)  # the sibling recipe module
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _results import append_jsonl  # noqa: E402
-from simclr_cifar10 import DEFAULT_DATA, recipe_split, small_cnn  # noqa: E402
+from simclr_cifar10 import (  # noqa: E402
+    DEFAULT_DATA,
+    conv_bn_relu,
+    recipe_split,
+    small_cnn,
+)
 
 from keras_contrastive.callbacks import MomentumSchedule  # noqa: E402
 from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
@@ -119,20 +124,9 @@ def strided_cnn(kernel_initializer, batch_norm_momentum, batch_norm_epsilon):
     short run's small encoder."""
     layers = [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255)]
     for filters in (32, 64):
-        layers += [
-            keras.layers.Conv2D(
-                filters,
-                3,
-                strides=2,
-                padding="same",
-                use_bias=False,
-                kernel_initializer=kernel_initializer,
-            ),
-            keras.layers.BatchNormalization(
-                momentum=batch_norm_momentum, epsilon=batch_norm_epsilon
-            ),
-            keras.layers.ReLU(),
-        ]
+        layers += conv_bn_relu(
+            filters, 2, kernel_initializer, batch_norm_momentum, batch_norm_epsilon
+        )
     return keras.Sequential([*layers, keras.layers.GlobalAveragePooling2D()])
 
 

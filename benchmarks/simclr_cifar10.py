@@ -55,6 +55,30 @@ from keras_contrastive.models import SimCLR  # noqa: E402
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data", "cifar10", "train.npz")
 
 
+def conv_bn_relu(
+    filters,
+    strides=1,
+    kernel_initializer="glorot_uniform",
+    batch_norm_momentum=0.99,
+    batch_norm_epsilon=1e-3,
+):
+    """[3x3 convolution without bias, batch norm, ReLU]: one encoder block."""
+    return [
+        keras.layers.Conv2D(
+            filters,
+            3,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=kernel_initializer,
+        ),
+        keras.layers.BatchNormalization(
+            momentum=batch_norm_momentum, epsilon=batch_norm_epsilon
+        ),
+        keras.layers.ReLU(),
+    ]
+
+
 def small_cnn(
     kernel_initializer="glorot_uniform",
     batch_norm_momentum=0.99,
@@ -71,19 +95,9 @@ def small_cnn(
         keras.layers.Rescaling(1 / 255),
     ]
     for i, filters in enumerate((32, 64, 128, 256)):
-        layers += [
-            keras.layers.Conv2D(
-                filters,
-                3,
-                padding="same",
-                use_bias=False,
-                kernel_initializer=kernel_initializer,
-            ),
-            keras.layers.BatchNormalization(
-                momentum=batch_norm_momentum, epsilon=batch_norm_epsilon
-            ),
-            keras.layers.ReLU(),
-        ]
+        layers += conv_bn_relu(
+            filters, 1, kernel_initializer, batch_norm_momentum, batch_norm_epsilon
+        )
         if i < 3:
             layers.append(keras.layers.MaxPooling2D(2))
     layers.append(keras.layers.GlobalAveragePooling2D())
