@@ -45,7 +45,7 @@ Two controls separate what training changes from what evaluation changes:
   evaluating with different statistics, not from learning.
 - `--precise-bn`: before kNN, both the random-init encoder (a copy) and the
   trained one get the batch-norm statistics of the same clean training images
-  (one batch of 2,048; "precise BN", Wu & Johnson 2021, sec. 3), so the two are
+  (one batch of 2,048; "precise BN", Wu & Johnson 2021), so the two are
   compared under equal normalisation. At initialisation the moving statistics are
   mean 0 and variance 1, which makes every batch norm the identity; a short run
   evaluates with a moving average that is part initial value, part augmented
