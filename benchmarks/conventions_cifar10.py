@@ -86,6 +86,9 @@ from keras_contrastive.layers import (  # noqa: E402
 )
 from keras_contrastive.models import BYOL, MoCo, SimCLR  # noqa: E402
 
+#: Clean training images whose batch-norm statistics `--precise-bn` evaluates with.
+PRECISE_BN_IMAGES = 2048
+
 #: torch.nn.Linear / Conv2d's default kernel: U(+-1/sqrt(fan_in)).
 TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
     "scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}  # fmt: skip
@@ -176,7 +179,11 @@ def run(args, seed, data):
         **torch_encoder
     )
     evaluate = dict(k=args.k, temperature=0.1)
-    initial = precise_copy(encoder, x_train[:2048]) if args.precise_bn else encoder
+    initial = (
+        precise_copy(encoder, x_train[:PRECISE_BN_IMAGES])
+        if args.precise_bn
+        else encoder
+    )
     random_init = knn_evaluate(
         initial, (x_train, y_train), (x_eval, y_eval), **evaluate
     )
@@ -196,7 +203,7 @@ def run(args, seed, data):
     )
     seconds = time.perf_counter() - t0
     if args.precise_bn:
-        precise_batch_norm(model.encoder, x_train[:2048])
+        precise_batch_norm(model.encoder, x_train[:PRECISE_BN_IMAGES])
     trained = knn_evaluate(
         model.encoder, (x_train, y_train), (x_eval, y_eval), **evaluate
     )
