@@ -12,6 +12,8 @@
   the supervised metric-learning read-out of Musgrave et al. (2020).
 - `retrieval_metrics`: image-to-text and text-to-image recall@k (CLIP-style).
 - `encode_texts`: the text encoder protocol those functions share.
+- `effective_rank`: the effective rank (RankMe) of embeddings, a label-free
+  dimensional-collapse diagnostic (Roy & Vetterli 2007; Garrido et al. 2023).
 - `zero_shot_classifier` / `zero_shot_accuracy` / `class_embeddings`: zero-shot
   classification of an image-text model (CLIP) from prompt templates.
 """
@@ -21,6 +23,7 @@ from keras_contrastive.evaluation.knn import knn_accuracy, knn_classify
 from keras_contrastive.evaluation.linear_probe import linear_probe
 from keras_contrastive.evaluation.metric_retrieval import metric_retrieval
 from keras_contrastive.evaluation.paraphrase import paraphrase_mining
+from keras_contrastive.evaluation.rank import effective_rank
 from keras_contrastive.evaluation.retrieval import retrieval_metrics
 from keras_contrastive.evaluation.semantic_index import SemanticIndex
 from keras_contrastive.evaluation.sts import spearman_correlation, sts_spearman
@@ -37,6 +40,7 @@ __all__ = [
     "ZeroShotClassifier",
     "class_embeddings",
     "compute_embeddings",
+    "effective_rank",
     "encode_texts",
     "knn_accuracy",
     "knn_classify",
