@@ -51,6 +51,13 @@ Two controls separate what training changes from what evaluation changes:
   evaluates with a moving average that is part initial value, part augmented
   views. Records store `precise_bn_random_init`; earlier records, without it,
   applied precise BN to the trained encoder only.
+
+Records also carry the effective rank (RankMe, Garrido et al. 2023) of the
+held-out images' features before and after training (`effective_rank_*`; not
+in earlier records), which shows dimensional collapse (Jing et al. 2022) where
+kNN only shows a loss. `--predictor linear-identity` gives BYOL a linear
+prediction head that starts as the identity (Tian et al. 2021's linear predictor)
+instead of the paper's MLP.
 """
 
 import argparse
@@ -78,7 +85,11 @@ from simclr_cifar10 import (  # noqa: E402
 
 from keras_contrastive.callbacks import MomentumSchedule  # noqa: E402
 from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
-from keras_contrastive.evaluation import knn_evaluate  # noqa: E402
+from keras_contrastive.evaluation import (  # noqa: E402
+    compute_embeddings,
+    effective_rank,
+    knn_evaluate,
+)
 from keras_contrastive.layers import (  # noqa: E402
     PredictionHead,
     ProjectionHead,
@@ -88,6 +99,16 @@ from keras_contrastive.models import BYOL, MoCo, SimCLR  # noqa: E402
 
 #: Clean training images whose batch-norm statistics `--precise-bn` evaluates with.
 PRECISE_BN_IMAGES = 2048
+
+#: BYOL's prediction head: the paper's MLP, or a linear map that starts as the
+#: identity (DirectPred's linear predictor, Tian et al. 2021, initialised so the
+#: first steps only align the two views' projections).
+PREDICTORS = {
+    "mlp": lambda: PredictionHead(hidden_dims=(256,), output_dim=128),
+    "linear-identity": lambda: PredictionHead(
+        hidden_dims=(), output_dim=128, kernel_initializer="identity"
+    ),
+}
 
 #: torch.nn.Linear / Conv2d's default kernel: U(+-1/sqrt(fan_in)).
 TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
@@ -148,7 +169,7 @@ def build(args, encoder):
     )
     heads = [ProjectionHead(hidden_dims=(256,), output_dim=128)]
     if args.method == "byol":
-        heads.append(PredictionHead(hidden_dims=(256,), output_dim=128))
+        heads.append(PREDICTORS[args.predictor]())
     if args.head_init == "torch":
         for head, fan_in in zip(heads, (256, 128)):
             torch_style_head(head, fan_in)
@@ -166,6 +187,16 @@ def build(args, encoder):
     return model, [MomentumSchedule(start=m, end=1.0)]
 
 
+def read_out(encoder, data, k):
+    """kNN top-1 (k, t = 0.1) and the effective rank (RankMe) of the held-out
+    images' features."""
+    x_train, y_train, x_eval, y_eval = data
+    accuracy = knn_evaluate(
+        encoder, (x_train, y_train), (x_eval, y_eval), k=k, temperature=0.1
+    )
+    return accuracy, effective_rank(compute_embeddings(encoder, x_eval))
+
+
 def run(args, seed, data):
     x_train, y_train, x_eval, y_eval = data
     keras.utils.set_random_seed(seed)
@@ -178,15 +209,12 @@ def run(args, seed, data):
     encoder = {"small_cnn": small_cnn, "strided": strided_cnn}[args.encoder](
         **torch_encoder
     )
-    evaluate = dict(k=args.k, temperature=0.1)
     initial = (
         precise_copy(encoder, x_train[:PRECISE_BN_IMAGES])
         if args.precise_bn
         else encoder
     )
-    random_init = knn_evaluate(
-        initial, (x_train, y_train), (x_eval, y_eval), **evaluate
-    )
+    random_init, random_init_rank = read_out(initial, data, args.k)
     model, callbacks = build(args, encoder)
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, epsilon=args.adam_epsilon)
@@ -204,9 +232,7 @@ def run(args, seed, data):
     seconds = time.perf_counter() - t0
     if args.precise_bn:
         precise_batch_norm(model.encoder, x_train[:PRECISE_BN_IMAGES])
-    trained = knn_evaluate(
-        model.encoder, (x_train, y_train), (x_eval, y_eval), **evaluate
-    )
+    trained, trained_rank = read_out(model.encoder, data, args.k)
     return {
         "benchmark": "conventions_cifar10",
         "backend": keras.backend.backend(),
@@ -220,6 +246,8 @@ def run(args, seed, data):
         "precise_bn_random_init": args.precise_bn,
         "knn_random_init": random_init,
         "knn_trained": trained,
+        "effective_rank_random_init": random_init_rank,
+        "effective_rank_trained": trained_rank,
         "final_loss": float(history.history["loss"][-1]),
         "train_seconds": seconds,
     }
@@ -240,6 +268,7 @@ def main(argv=None):
     parser.add_argument("--encoder-bn", choices=("keras", "torch"), default="keras")
     parser.add_argument("--adam-epsilon", type=float, default=1e-7)
     parser.add_argument("--momentum", type=float, default=0.99, help="BYOL's start")
+    parser.add_argument("--predictor", choices=tuple(PREDICTORS), default="mlp")
     parser.add_argument(
         "--precise-bn",
         action="store_true",

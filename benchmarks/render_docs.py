@@ -147,6 +147,7 @@ _CONVENTIONS = (
     ("precise_bn_random_init", False, "random init too"),
     ("encoder", "small_cnn", "{} encoder"),
     ("learning_rate", 1e-3, "learning rate {}"),
+    ("predictor", "mlp", "{} predictor"),
 )
 
 
@@ -171,8 +172,8 @@ def _conventions_cifar10(records):
         "the seeds, each seed one run (its own initial weights, views and order).",
         "",
         "| method | backend | switches | colour | epochs | images | seeds "
-        "| kNN top-1 | random init | gain |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| kNN top-1 | random init | gain | effective rank |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
     for r in records:
@@ -197,7 +198,7 @@ def _conventions_cifar10(records):
         lines.append(
             f"| {method} | {backend} | {switches} | {color} | {epochs} "
             f"| {images:,} (k = {k}) | {seeds} | {_mean_std(trained)} "
-            f"| {initial:.2f}% | {_mean_std(gains, '')} |"
+            f"| {initial:.2f}% | {_mean_std(gains, '')} | {_ranks(runs)} |"
         )
         for r in runs:
             stamp = _stamp(r)
@@ -207,6 +208,17 @@ def _conventions_cifar10(records):
                 commands.append(stamp)
     lines += ["", "Runs:", ""] + [f"- {stamp}" for stamp in commands]
     return lines
+
+
+def _ranks(runs):
+    """Mean effective rank before -> after training ("" for older records)."""
+    if any("effective_rank_trained" not in r for r in runs):
+        return ""
+    before, after = (
+        sum(r[key] for r in runs) / len(runs)
+        for key in ("effective_rank_random_init", "effective_rank_trained")
+    )
+    return f"{before:.1f} -> {after:.1f}"
 
 
 def _mean_std(values, unit="%"):
