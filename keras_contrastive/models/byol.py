@@ -32,7 +32,12 @@ class BYOL(MomentumModel, PredictorModel):
         projection_head: default `ProjectionHead(hidden_dims=(dim,), output_dim=128)`.
         prediction_head: default `PredictionHead(hidden_dims=(dim,),
             output_dim=<projection size>)`; its output size must equal the
-            projection's.
+            projection's. For budgets of a few hundred steps, a linear predictor
+            that starts as the identity (`PredictionHead(hidden_dims=(),
+            output_dim=<projection size>, kernel_initializer="identity")`;
+            Tian et al. 2021 show a linear predictor suffices) loses less of
+            the random encoder's effective rank in the first steps than the
+            randomly initialised MLP (docs/methods.md, short runs).
         augmenter: default: a `SimCLRAugmenter` sized to the input images. A
             `MultiCrop` gives more views; only its global views have targets
             (see `PredictorModel`).

@@ -288,6 +288,27 @@ class ContrastiveModel(keras.Model):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
+    def track_in_order(self, *names):
+        """Re-tracks the named sub-layers last, in this order.
+
+        Keras orders a model's variables, and with them the optimizer's slot
+        variables that a `.keras` file stores by position, by when each
+        sub-layer was first assigned to the model. A network given to the
+        constructor is assigned there, a default one only in `build`; and
+        `from_config` gives every network to the constructor. Without a fixed
+        order, a model trained with one optional network given and an earlier
+        one left to its default would reload with the optimizer's moments in
+        another order: an error, or, where the shapes agree, moments silently
+        applied to the wrong weights. A `build` that creates default networks
+        calls this at its end with its optional networks, in `nested_config`
+        order (a no-op for defaults, which `build` creates in that order).
+        """
+        for name in names:
+            layer = getattr(self, name, None)
+            if isinstance(layer, keras.layers.Layer):
+                self._tracker.untrack(layer)
+                self._tracker.track(layer)
+
     def call(self, inputs, training=False):
         return self.encoder(inputs, training=training)
 

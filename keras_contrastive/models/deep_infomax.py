@@ -365,6 +365,7 @@ class DeepInfoMax(ImageContrastiveModel):
                 received_as="global_network(global_vector).shape",
             )
         self.projection_dim = int(g_emb.shape[-1])
+        self.track_in_order("local_network", "global_network")
         self.built = True
 
     def local_and_global(self, images, training=False):

@@ -277,6 +277,7 @@ class ImageContrastiveModel(ContrastiveModel):
                     int(p.shape[-1]),
                     received_as="output size",
                 )
+        self.track_in_order("projection_head", "prediction_head")
         self.built = True
 
     # ------------------------------------------------------------ forward helpers

@@ -15,7 +15,8 @@ import pytest
 
 from keras_contrastive.callbacks.momentum_schedule import MomentumSchedule
 from keras_contrastive.layers import PredictionHead, ProjectionHead
-from keras_contrastive.models import BYOL, MemoryBankModel, MoCo
+from keras_contrastive.models import BYOL, DeepInfoMax, MemoryBankModel, MoCo
+from keras_contrastive.models.deep_infomax import CriticEmbedding
 from tests.methods.helpers import random_images, tiny_encoder, to_numpy
 
 
@@ -127,3 +128,65 @@ def test_save_load_and_backup_and_restore_resume_exactly(method, tmp_path):
     history = restarted.fit(x, epochs=2, callbacks=callbacks(method) + [backup], **fit)
     np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5)
     assert_same_state(restarted, reference, method)
+
+
+def byol_given_only_a_prediction_head():
+    # 128 features: the default projection head's variables then have the
+    # shapes of this prediction head's, so moments restored in the wrong order
+    # would load without an error (onto the wrong weights).
+    keras.utils.set_random_seed(0)
+    return BYOL(
+        tiny_encoder(filters=128),
+        prediction_head=PredictionHead(hidden_dims=(128,), output_dim=128),
+        augmenter=flip_and_noise(),
+        momentum=0.9,
+    )
+
+
+def deep_infomax_given_only_a_global_network():
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, strides=2, padding="same", name="local"),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
+    return DeepInfoMax(
+        encoder, "local", global_network=CriticEmbedding(6), embedding_dim=6
+    )
+
+
+@pytest.mark.parametrize(
+    "make_model, networks",
+    [
+        (byol_given_only_a_prediction_head, ("projection_head", "prediction_head")),
+        (deep_infomax_given_only_a_global_network, ("local_network", "global_network")),
+    ],
+)
+def test_optional_networks_given_or_default_reload_with_their_moments(
+    make_model, networks, tmp_path
+):
+    # A network given to the constructor and one left to its default: Keras
+    # orders variables (and the optimizer's moments, saved by position) by
+    # assignment, and `from_config` gives both to the constructor.
+    x = random_images(np.random.default_rng(0), n=8)
+    fit = dict(batch_size=4, shuffle=False, verbose=0)
+    reference = make_model()
+    reference.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)
+    reference.fit(x, epochs=1, **fit)
+    path = str(tmp_path / "model.keras")
+    reference.save(path)
+    loaded = keras.models.load_model(path)
+    expected = reference.fit(x, epochs=1, **fit).history["loss"]
+    resumed = loaded.fit(x, epochs=1, **fit).history["loss"]
+    np.testing.assert_allclose(resumed, expected, rtol=1e-5)
+    for name in ("encoder", *networks):
+        for a, b in zip(
+            getattr(reference, name).weights, getattr(loaded, name).weights
+        ):
+            np.testing.assert_allclose(
+                to_numpy(a), to_numpy(b), rtol=1e-4, atol=1e-5, err_msg=a.path
+            )
