@@ -88,7 +88,7 @@ from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
 from keras_contrastive.evaluation import (  # noqa: E402
     compute_embeddings,
     effective_rank,
-    knn_evaluate,
+    knn_accuracy,
 )
 from keras_contrastive.layers import (  # noqa: E402
     PredictionHead,
@@ -191,14 +191,21 @@ def read_out(encoder, data, k):
     """kNN top-1 (k, t = 0.1) and the effective rank (RankMe) of the held-out
     images' features."""
     x_train, y_train, x_eval, y_eval = data
-    accuracy = knn_evaluate(
-        encoder, (x_train, y_train), (x_eval, y_eval), k=k, temperature=0.1
+    # The held-out features are embedded once, for both read-outs.
+    eval_features = compute_embeddings(encoder, x_eval)
+    accuracy = knn_accuracy(
+        compute_embeddings(encoder, x_train),
+        y_train,
+        eval_features,
+        y_eval,
+        k=k,
+        temperature=0.1,
     )
-    return accuracy, effective_rank(compute_embeddings(encoder, x_eval))
+    return accuracy, effective_rank(eval_features)
 
 
 def run(args, seed, data):
-    x_train, y_train, x_eval, y_eval = data
+    x_train = data[0]
     keras.utils.set_random_seed(seed)
     torch_encoder = {
         "kernel_initializer": TORCH_KERNEL if args.encoder_init == "torch" else
