@@ -186,8 +186,11 @@ def _relative(ours, theirs):
     return float(np.linalg.norm(ours - theirs) / max(np.linalg.norm(theirs), 1e-30))
 
 
-def make_views(images, steps, batch_size, seed):
-    augmenter = SimCLRAugmenter((32, 32), blur=False, color_strength=0.5, seed=seed)
+def make_views(images, steps, batch_size, seed, color_strength=0.5):
+    """`steps` batches of two views each, stacked on the channels (float32)."""
+    augmenter = SimCLRAugmenter(
+        (32, 32), blur=False, color_strength=color_strength, seed=seed
+    )
     out = []
     for step in range(steps):
         batch = images[step * batch_size : (step + 1) * batch_size]
