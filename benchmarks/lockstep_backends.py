@@ -51,7 +51,13 @@ sys.path.insert(0, HERE)  # the sibling recipe modules
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from lockstep_torch import _FirstView, _relative, _StepLosses, make_views  # noqa: E402
+from lockstep_torch import (  # noqa: E402
+    PremadeViews,
+    _FirstView,
+    _relative,
+    _StepLosses,
+    make_views,
+)
 from simclr_cifar10 import DEFAULT_DATA, small_cnn  # noqa: E402
 
 from keras_contrastive.callbacks import MomentumSchedule  # noqa: E402
@@ -64,21 +70,11 @@ METHODS = {"byol": BYOL, "simclr": SimCLR}
 NOISE = 1e-6
 
 
-class _PremadeViews:
-    """Inputs are both views stacked on the channels; `augment` splits them."""
-
-    def augment(self, images):
-        return [images[..., :3], images[..., 3:]]
-
-    def call(self, inputs, training=False):
-        return self.encoder(inputs[..., :3], training=training)
-
-
 def build_model(method):
     """The recipe's model, on the current backend, built for (batch, 32, 32, 6)."""
     encoder = small_cnn()
     heads = [ProjectionHead(hidden_dims=(256,), output_dim=128)]
-    cls = type(f"Premade{METHODS[method].__name__}", (_PremadeViews, METHODS[method]),
+    cls = type(f"Premade{METHODS[method].__name__}", (PremadeViews, METHODS[method]),
                {})  # fmt: skip
     if method == "byol":
         heads.append(PredictionHead(hidden_dims=(256,), output_dim=128))
@@ -90,13 +86,12 @@ def build_model(method):
 
 
 def _weights(model):
-    """{"index:path": value} of every variable (trainable, batch-norm statistics,
-    target network), keyed by position: a second model in the same process gets
-    suffixed layer names, and every backend builds the variables in one order."""
-    return {
-        f"{i:03d}:{v.path}": keras.ops.convert_to_numpy(v)
-        for i, v in enumerate(model.weights)
-    }
+    """Every variable's path and value (trainable, batch-norm statistics, target
+    network). Paired by position: a second model in one process gets suffixed
+    layer names, and every backend builds the variables in the same order."""
+    return [v.path for v in model.weights], [
+        keras.ops.convert_to_numpy(v) for v in model.weights
+    ]
 
 
 def _perturb(model, noise, seed):
@@ -122,44 +117,48 @@ def train(method, weights_file, views, batch_size, noise=0.0):
 
 
 def worker(args):
-    """Runs in a subprocess on one backend; writes its trajectories to a file."""
+    """Runs in a subprocess on one backend; writes `<backend>.npz` and
+    `<backend>_perturbed.npz` (losses, variable paths, values as arr_0...)."""
     views = np.load(os.path.join(args.worker, "views.npy"))
     weights_file = os.path.join(args.worker, "init.weights.h5")
-    out = {}
-    for label, noise in (("", 0.0), ("perturbed", NOISE)):
-        losses, weights = train(args.method, weights_file, views, args.batch_size,
-                                noise)  # fmt: skip
-        out[f"losses{label}"] = losses
-        out.update({f"{label}w:{k}": v for k, v in weights.items()})
-    np.savez(os.path.join(args.worker, f"{keras.backend.backend()}.npz"), **out)
+    for suffix, noise in (("", 0.0), ("_perturbed", NOISE)):
+        losses, (names, values) = train(args.method, weights_file, views,
+                                        args.batch_size, noise)  # fmt: skip
+        path = os.path.join(args.worker, f"{keras.backend.backend()}{suffix}.npz")
+        np.savez(path, *values, losses=losses, names=np.array(names))
+
+
+def _load(folder, name):
+    """(losses, variable paths, values) of one run."""
+    with np.load(os.path.join(folder, f"{name}.npz")) as run:
+        names = list(run["names"])
+        return run["losses"], names, [run[f"arr_{i}"] for i in range(len(names))]
 
 
 def _weight_gap(ours, theirs):
-    ours = {k[:3]: v for k, v in ours.items()}
-    gaps = [(_relative(ours[k[:3]], v), k[4:]) for k, v in theirs.items()]
+    """Median and (largest, its path) relative difference of two runs' weights."""
+    gaps = [(_relative(a, b), name) for a, b, name in
+            zip(ours[2], theirs[2], theirs[1])]  # fmt: skip
     return float(np.median([g for g, _ in gaps])), max(gaps)
 
 
-def compare(results, first):
-    """Prints each backend against `first`, beside the float-noise floors."""
-    reference = results[first]
-    steps = len(reference["losses"])
+def compare(runs, perturbed, first):
+    """Prints each backend's run against `first`'s, beside the float-noise
+    floors (each backend against itself perturbed)."""
+    reference = runs[first]
+    steps = len(reference[0])
     print(f"{'backend':>11} {'step-1 loss':>12} {'final loss':>11}")
-    for backend, r in results.items():
-        print(f"{backend:>11} {r['losses'][0]:12.6f} {r['losses'][-1]:11.6f}")
+    for backend, (losses, _, _) in runs.items():
+        print(f"{backend:>11} {losses[0]:12.6f} {losses[-1]:11.6f}")
     summary = {}
-    for backend, r in results.items():
-        floor = np.abs(r["lossesperturbed"] - r["losses"]).max()
-        w, wp = ({k[2:]: v for k, v in r.items() if k.startswith("w:")},
-                 {k[len("perturbedw:"):]: v for k, v in r.items()
-                  if k.startswith("perturbedw:")})  # fmt: skip
-        floor_median, (floor_worst, _) = _weight_gap(wp, w)
+    for backend, run in runs.items():
+        floor = np.abs(perturbed[backend][0] - run[0]).max()
+        floor_median, (floor_worst, _) = _weight_gap(perturbed[backend], run)
         line = {"loss_floor": float(floor), "weight_floor_median": floor_median,
                 "weight_floor_largest": floor_worst}  # fmt: skip
         if backend != first:
-            gap = np.abs(r["losses"] - reference["losses"]).max()
-            w_ref = {k[2:]: v for k, v in reference.items() if k.startswith("w:")}
-            median, (worst, name) = _weight_gap(w, w_ref)
+            gap = np.abs(run[0] - reference[0]).max()
+            median, (worst, name) = _weight_gap(run, reference)
             line.update(loss_gap=float(gap), weight_median=median,
                         weight_largest=worst, weight_largest_name=name)  # fmt: skip
             print(f"{backend} vs {first} over {steps} steps: largest loss "
@@ -204,8 +203,9 @@ def main(argv=None):
             subprocess.run([sys.executable, __file__, "--worker", folder, *flags],
                            env={**os.environ, "KERAS_BACKEND": backend},
                            check=True)  # fmt: skip
-        results = {b: dict(np.load(os.path.join(folder, f"{b}.npz"))) for b in backends}
-    print(json.dumps(compare(results, backends[0])))
+        runs = {b: _load(folder, b) for b in backends}
+        perturbed = {b: _load(folder, f"{b}_perturbed") for b in backends}
+    print(json.dumps(compare(runs, perturbed, backends[0])))
 
 
 if __name__ == "__main__":

@@ -72,14 +72,19 @@ class _FirstView(keras.layers.Layer):
         return x[..., :3]
 
 
-class PremadeViewsSimCLR(SimCLR):
-    """SimCLR whose inputs are both views stacked on the channels."""
+class PremadeViews:
+    """Mixin for a contrastive model whose inputs are both views stacked on the
+    channels: `augment` only splits them, `call` encodes the first."""
 
     def augment(self, images):
         return [images[..., :3], images[..., 3:]]
 
     def call(self, inputs, training=False):
         return self.encoder(inputs[..., :3], training=training)
+
+
+class PremadeViewsSimCLR(PremadeViews, SimCLR):
+    """SimCLR whose inputs are both views stacked on the channels."""
 
 
 def _ours(batch_norm):
