@@ -75,6 +75,7 @@ sys.path.insert(0, HERE)  # the sibling recipe module
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _premade_views import SOURCES, FirstView, PeerViews, PremadeViews  # noqa: E402
 from _results import append_jsonl  # noqa: E402
 from simclr_cifar10 import (  # noqa: E402
     DEFAULT_DATA,
@@ -174,8 +175,13 @@ def build(args, encoder):
         for head, fan_in in zip(heads, (256, 128)):
             torch_style_head(head, fan_in)
     views = {"batch_norm_views": args.views}
+    simclr, byol = SimCLR, BYOL
+    if args.views_from != "ours":
+        augmenter = FirstView()
+        simclr = type("PremadeViewsSimCLR", (PremadeViews, SimCLR), {})
+        byol = type("PremadeViewsBYOL", (PremadeViews, BYOL), {})
     if args.method == "simclr":
-        return SimCLR(encoder, heads[0], augmenter, temperature=0.5, **views), []
+        return simclr(encoder, heads[0], augmenter, temperature=0.5, **views), []
     if args.method == "moco":
         model = MoCo(
             encoder, heads[0], augmenter, queue_size=4096, momentum=0.99,
@@ -183,7 +189,7 @@ def build(args, encoder):
         )  # fmt: skip
         return model, []
     m = args.momentum
-    model = BYOL(encoder, heads[0], heads[1], augmenter, momentum=m, **views)
+    model = byol(encoder, heads[0], heads[1], augmenter, momentum=m, **views)
     return model, [MomentumSchedule(start=m, end=1.0)]
 
 
@@ -226,12 +232,15 @@ def run(args, seed, data):
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, epsilon=args.adam_epsilon)
     )
+    inputs = {"x": x_train, "batch_size": args.batch_size, "shuffle": True}
+    if args.views_from != "ours":
+        inputs = {"x": PeerViews(
+            x_train, args.batch_size, args.color_strength, args.views_from, seed
+        )}  # fmt: skip
     t0 = time.perf_counter()
     history = model.fit(
-        x_train,
-        batch_size=args.batch_size,
+        **inputs,
         epochs=args.epochs,
-        shuffle=True,
         verbose=0,
         callbacks=callbacks,
         drop_last=not args.keep_last,
@@ -282,6 +291,10 @@ def main(argv=None):
         help="both encoders evaluated with the BN statistics of clean images",
     )
     parser.add_argument("--keep-last", action="store_true")
+    parser.add_argument(
+        "--views-from", choices=("ours", *SOURCES), default="ours",
+        help="views made by lightly's SimCLRTransform, whole or in part",
+    )  # fmt: skip
     parser.add_argument("--color-strength", type=float, default=0.5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=20)
@@ -292,6 +305,8 @@ def main(argv=None):
     parser.add_argument("--data", default=DEFAULT_DATA, help="CIFAR-10 JPEG-npz file")
     parser.add_argument("--json", help="append the results to this file")
     args = parser.parse_args(argv)
+    if args.views_from != "ours" and args.method == "moco":
+        parser.error("--views-from takes SimCLR or BYOL (MoCo augments in its step)")
     num_eval = args.num_eval or args.num_images
     images, labels, _ = load_jpeg_npz(args.data)
     train, held_out = recipe_split(labels, args.num_images, num_eval, 0)

@@ -51,9 +51,8 @@ sys.path.insert(0, HERE)  # the sibling recipe modules
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _premade_views import FirstView, PremadeViews  # noqa: E402
 from lockstep_torch import (  # noqa: E402
-    PremadeViews,
-    _FirstView,
     _relative,
     _StepLosses,
     make_views,
@@ -78,9 +77,9 @@ def build_model(method):
                {})  # fmt: skip
     if method == "byol":
         heads.append(PredictionHead(hidden_dims=(256,), output_dim=128))
-        model = cls(encoder, *heads, _FirstView(), momentum=0.99)
+        model = cls(encoder, *heads, FirstView(), momentum=0.99)
     else:
-        model = cls(encoder, heads[0], _FirstView(), temperature=0.5)
+        model = cls(encoder, heads[0], FirstView(), temperature=0.5)
     model.build((None, 32, 32, 6))
     return model
 

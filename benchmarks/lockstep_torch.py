@@ -53,6 +53,7 @@ sys.path.insert(0, HERE)  # the sibling recipe module
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _premade_views import FirstView, PremadeViews  # noqa: E402
 from simclr_cifar10 import DEFAULT_DATA, small_cnn  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -65,24 +66,6 @@ TEMPERATURE = 0.5
 SGD_RATE = 1e4
 
 
-class _FirstView(keras.layers.Layer):
-    """Stands in for the augmenter when building: the first view's channels."""
-
-    def call(self, x):
-        return x[..., :3]
-
-
-class PremadeViews:
-    """Mixin for a contrastive model whose inputs are both views stacked on the
-    channels: `augment` only splits them, `call` encodes the first."""
-
-    def augment(self, images):
-        return [images[..., :3], images[..., 3:]]
-
-    def call(self, inputs, training=False):
-        return self.encoder(inputs[..., :3], training=training)
-
-
 class PremadeViewsSimCLR(PremadeViews, SimCLR):
     """SimCLR whose inputs are both views stacked on the channels."""
 
@@ -93,7 +76,7 @@ def _ours(batch_norm):
     model = PremadeViewsSimCLR(
         encoder,
         head,
-        _FirstView(),
+        FirstView(),
         temperature=TEMPERATURE,
         batch_norm_views="per_view",
     )
