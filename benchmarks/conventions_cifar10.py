@@ -3,7 +3,8 @@
     KERAS_BACKEND=tensorflow python benchmarks/conventions_cifar10.py \\
         --method simclr --seeds 0,1,2 [--views joint] [--head-init torch] \\
         [--encoder-init torch] [--encoder-bn torch] [--adam-epsilon 1e-8] \\
-        [--keep-last] [--epochs 20] [--num-images 10000] [--json PATH]
+        [--input-norm imagenet] [--views-from lightly] [--keep-last] \\
+        [--epochs 20] [--num-images 10000] [--json PATH]
 
 The recipe of `methods_cifar10.py` (10,000 CIFAR-10 training images drawn with
 seed 0, the next 10,000 as held-out kNN queries, the small CNN, a
@@ -24,10 +25,18 @@ and solo-learn inherit):
   (PyTorch's 0.1 / 1e-5; Keras' defaults are 0.99 / 1e-3; the heads already use
   0.9 / 1e-5);
 - `--adam-epsilon 1e-8`: PyTorch's Adam epsilon (Keras': 1e-7);
+- `--input-norm imagenet`: pixels standardised with ImageNet's channel mean
+  and std, as lightly's transform does, instead of scaled to [0, 1] (the first
+  convolution then pads with the mean colour instead of black);
 - `--keep-last`: the final partial batch of each epoch is a step
   (`fit(..., drop_last=False)`; the library's default, like PyTorch's
   `DataLoader(drop_last=True)` in lightly's and solo-learn's recipes, leaves it
-  out). Records store `drop_last`.
+  out). Records store `drop_last`;
+- `--views-from lightly`: SimCLR or BYOL trained on views made by lightly's
+  `SimCLRTransform` (torchvision's PIL ops; needs lightly) instead of
+  `SimCLRAugmenter`; `lightly-crop` takes only the crop and flip from lightly
+  and the colour distortion from us, `lightly-colour` the reverse
+  (`_premade_views.PeerViews`).
 
 The model seed changes with `--seeds` (initial weights, augmentation draws,
 shuffling); the data split stays fixed. Prints one line per seed and the mean and
@@ -114,6 +123,25 @@ PREDICTORS = {
 #: torch.nn.Linear / Conv2d's default kernel: U(+-1/sqrt(fan_in)).
 TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
     "scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}  # fmt: skip
+
+
+#: lightly's SimCLRTransform standardises with ImageNet's channel statistics.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def imagenet_standardised(encoder):
+    """`encoder` (a Sequential that starts with Rescaling(1/255)) standardising its
+    pixels with ImageNet's channel mean and std instead, as lightly feeds its
+    backbone: the first convolution's zero padding is then the mean colour, not
+    black."""
+    rescaling, *rest = encoder.layers
+    if not isinstance(rescaling, keras.layers.Rescaling):
+        raise ValueError(f"expected a leading Rescaling layer, got {rescaling}")
+    standardise = keras.layers.Normalization(
+        mean=[255 * m for m in IMAGENET_MEAN],
+        variance=[(255 * s) ** 2 for s in IMAGENET_STD],
+    )
+    return keras.Sequential([keras.Input(encoder.input_shape[1:]), standardise, *rest])
 
 
 def torch_style_head(head, fan_in):
@@ -222,6 +250,8 @@ def run(args, seed, data):
     encoder = {"small_cnn": small_cnn, "strided": strided_cnn}[args.encoder](
         **torch_encoder
     )
+    if args.input_norm == "imagenet":
+        encoder = imagenet_standardised(encoder)
     initial = (
         precise_copy(encoder, x_train[:PRECISE_BN_IMAGES])
         if args.precise_bn
@@ -283,6 +313,7 @@ def main(argv=None):
     parser.add_argument("--encoder-init", choices=("keras", "torch"), default="keras")
     parser.add_argument("--encoder-bn", choices=("keras", "torch"), default="keras")
     parser.add_argument("--adam-epsilon", type=float, default=1e-7)
+    parser.add_argument("--input-norm", choices=("unit", "imagenet"), default="unit")
     parser.add_argument("--momentum", type=float, default=0.99, help="BYOL's start")
     parser.add_argument("--predictor", choices=tuple(PREDICTORS), default="mlp")
     parser.add_argument(

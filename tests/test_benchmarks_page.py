@@ -70,6 +70,8 @@ def test_convention_runs_render_as_mean_and_spread_per_configuration():
         {**base, "seed": 1, "knn_random_init": 0.38, "knn_trained": 0.48},
         {**base, "seed": 0, "head_init": "torch", "encoder_init": "torch",
          "drop_last": False, "knn_random_init": 0.35, "knn_trained": 0.50},
+        {**base, "seed": 0, "views_from": "lightly-crop", "input_norm": "imagenet",
+         "knn_random_init": 0.35, "knn_trained": 0.49},
     ]  # fmt: skip
     for r in records:
         r["command"] = f"{command} --seeds {r['seed']}"
@@ -81,6 +83,7 @@ def test_convention_runs_render_as_mean_and_spread_per_configuration():
     assert row in text, text
     assert "| head init torch, encoder init torch, keep last |" in text
     assert "| 50.00% | 35.00% | +15.00 |" in text  # one seed: no spread
+    assert "| imagenet input standardisation, views from lightly-crop |" in text
     assert f"`{command} --seeds 1` on a CPU, 2 cores, 2026-12-02" in text
 
 
