@@ -106,6 +106,7 @@ from keras_contrastive.layers import (  # noqa: E402
     SimCLRAugmenter,
 )
 from keras_contrastive.models import BYOL, MoCo, SimCLR  # noqa: E402
+from keras_contrastive.models.backbones import preprocessing_layers  # noqa: E402
 
 #: Clean training images whose batch-norm statistics `--precise-bn` evaluates with.
 PRECISE_BN_IMAGES = 2048
@@ -125,10 +126,6 @@ TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
     "scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}  # fmt: skip
 
 
-#: lightly's SimCLRTransform standardises with ImageNet's channel statistics.
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
 def imagenet_standardised(encoder):
     """`encoder` (a Sequential that starts with Rescaling(1/255)) standardising its
     pixels with ImageNet's channel mean and std instead, as lightly feeds its
@@ -137,11 +134,9 @@ def imagenet_standardised(encoder):
     rescaling, *rest = encoder.layers
     if not isinstance(rescaling, keras.layers.Rescaling):
         raise ValueError(f"expected a leading Rescaling layer, got {rescaling}")
-    standardise = keras.layers.Normalization(
-        mean=[255 * m for m in IMAGENET_MEAN],
-        variance=[(255 * s) ** 2 for s in IMAGENET_STD],
-    )
-    return keras.Sequential([keras.Input(encoder.input_shape[1:]), standardise, *rest])
+    # x / 255, then ImageNet's (x - mean) / std: the "torch" preprocessing mode.
+    standardise = preprocessing_layers("torch")
+    return keras.Sequential([keras.Input(encoder.input_shape[1:]), *standardise, *rest])
 
 
 def torch_style_head(head, fan_in):
