@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from keras_contrastive.layers import SimCLRAugmenter
+from keras_contrastive.models.fit_data import batch_count
 
 #: --views-from: where each view's crop and flip, and its colour distortion
 #: (jitter, grayscale), come from.
@@ -70,18 +71,21 @@ def lightly_parts(color_strength):
 class PeerViews(keras.utils.PyDataset):
     """Batches of two views of `images` (uint8, (N, 32, 32, 3)), stacked on the
     channels, float32 in [0, 255]; a new order and new views every epoch; the
-    partial last batch left out (`fit`'s default, lightly's `drop_last=True`).
+    partial last batch left out unless `drop_last=False` (lightly's
+    `DataLoader(drop_last=True)`; `fit`'s `drop_last` acts on arrays only).
 
     `source` (a key of `SOURCES`) picks lightly's or our (`SimCLRAugmenter`)
     crop-and-flip and colour distortion. torchvision draws from torch's global
     generator, which `keras.utils.set_random_seed` seeds; our half draws from
     Keras' global seed. One worker, so the draws follow the batches in order."""
 
-    def __init__(self, images, batch_size, color_strength, source, seed):
+    def __init__(
+        self, images, batch_size, color_strength, source, seed, drop_last=True
+    ):
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
-        self.images, self.batch_size = images, batch_size
+        self.images, self.batch_size, self.drop_last = images, batch_size, drop_last
         self.crop_from, self.colour_from = SOURCES[source]
         self.lightly_crop, self.lightly_colour = lightly_parts(color_strength)
         # Our halves: colour off (rates 0), or crop off (the whole image, no flip).
@@ -96,7 +100,7 @@ class PeerViews(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(images))
 
     def __len__(self):
-        return len(self.images) // self.batch_size
+        return batch_count(len(self.images), self.batch_size, self.drop_last)
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.images))

@@ -260,7 +260,8 @@ def run(args, seed, data):
     inputs = {"x": x_train, "batch_size": args.batch_size, "shuffle": True}
     if args.views_from != "ours":
         inputs = {"x": PeerViews(
-            x_train, args.batch_size, args.color_strength, args.views_from, seed
+            x_train, args.batch_size, args.color_strength, args.views_from, seed,
+            drop_last=not args.keep_last,
         )}  # fmt: skip
     t0 = time.perf_counter()
     history = model.fit(
