@@ -3,7 +3,7 @@
     KERAS_BACKEND=tensorflow python benchmarks/conventions_cifar10.py \\
         --method simclr --seeds 0,1,2 [--views joint] [--head-init torch] \\
         [--encoder-init torch] [--encoder-bn torch] [--adam-epsilon 1e-8] \\
-        [--input-norm imagenet] [--views-from lightly] [--keep-last] \\
+        [--input-norm imagenet|centred|tf] [--views-from lightly] [--keep-last] \\
         [--epochs 20] [--num-images 10000] [--json PATH]
 
 The recipe of `methods_cifar10.py` (10,000 CIFAR-10 training images drawn with
@@ -27,7 +27,8 @@ and solo-learn inherit):
 - `--adam-epsilon 1e-8`: PyTorch's Adam epsilon (Keras': 1e-7);
 - `--input-norm imagenet`: pixels standardised with ImageNet's channel mean
   and std, as lightly's transform does, instead of scaled to [0, 1] (the first
-  convolution then pads with the mean colour instead of black);
+  convolution then pads with the mean colour instead of black); `centred` only
+  subtracts the mean ((x - mean) / 255), `tf` is Keras' x / 127.5 - 1;
 - `--keep-last`: the final partial batch of each epoch is a step
   (`fit(..., drop_last=False)`; the library's default, like PyTorch's
   `DataLoader(drop_last=True)` in lightly's and solo-learn's recipes, leaves it
@@ -106,7 +107,10 @@ from keras_contrastive.layers import (  # noqa: E402
     SimCLRAugmenter,
 )
 from keras_contrastive.models import BYOL, MoCo, SimCLR  # noqa: E402
-from keras_contrastive.models.backbones import preprocessing_layers  # noqa: E402
+from keras_contrastive.models.backbones import (  # noqa: E402
+    _TORCH_MEAN,
+    preprocessing_layers,
+)
 
 #: Clean training images whose batch-norm statistics `--precise-bn` evaluates with.
 PRECISE_BN_IMAGES = 2048
@@ -126,17 +130,33 @@ TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
     "scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}  # fmt: skip
 
 
-def imagenet_standardised(encoder):
-    """`encoder` (a Sequential that starts with Rescaling(1/255)) standardising its
-    pixels with ImageNet's channel mean and std instead, as lightly feeds its
-    backbone: the first convolution's zero padding is then the mean colour, not
-    black."""
+#: --input-norm: the layers that take (0, 255) pixels to the first convolution.
+#: "imagenet" is lightly's (`Normalize` with ImageNet's mean and std); "centred"
+#: only moves the mean to zero (the scale stays 1/255) and "tf" is Keras'
+#: (-1, 1) idiom, which tell the centring from the scale apart.
+INPUT_SCALINGS = {
+    "unit": lambda: [keras.layers.Rescaling(1 / 255)],
+    "imagenet": lambda: preprocessing_layers("torch"),
+    "centred": lambda: [
+        keras.layers.Normalization(
+            mean=[255.0 * m for m in _TORCH_MEAN], variance=[255.0**2] * 3
+        )
+    ],
+    "tf": lambda: preprocessing_layers("tf"),
+}
+
+
+def with_input_scaling(encoder, mode):
+    """`encoder` (a Sequential that starts with Rescaling(1/255)) with its
+    pixels scaled by `INPUT_SCALINGS[mode]` instead. With a centred input the
+    first convolution's zero padding is the mean colour, not black."""
     rescaling, *rest = encoder.layers
     if not isinstance(rescaling, keras.layers.Rescaling):
         raise ValueError(f"expected a leading Rescaling layer, got {rescaling}")
-    # x / 255, then ImageNet's (x - mean) / std: the "torch" preprocessing mode.
-    standardise = preprocessing_layers("torch")
-    return keras.Sequential([keras.Input(encoder.input_shape[1:]), *standardise, *rest])
+    if mode == "unit":
+        return encoder
+    scaling = INPUT_SCALINGS[mode]()
+    return keras.Sequential([keras.Input(encoder.input_shape[1:]), *scaling, *rest])
 
 
 def torch_style_head(head, fan_in):
@@ -245,8 +265,7 @@ def run(args, seed, data):
     encoder = {"small_cnn": small_cnn, "strided": strided_cnn}[args.encoder](
         **torch_encoder
     )
-    if args.input_norm == "imagenet":
-        encoder = imagenet_standardised(encoder)
+    encoder = with_input_scaling(encoder, args.input_norm)
     initial = (
         precise_copy(encoder, x_train[:PRECISE_BN_IMAGES])
         if args.precise_bn
@@ -309,7 +328,7 @@ def main(argv=None):
     parser.add_argument("--encoder-init", choices=("keras", "torch"), default="keras")
     parser.add_argument("--encoder-bn", choices=("keras", "torch"), default="keras")
     parser.add_argument("--adam-epsilon", type=float, default=1e-7)
-    parser.add_argument("--input-norm", choices=("unit", "imagenet"), default="unit")
+    parser.add_argument("--input-norm", choices=tuple(INPUT_SCALINGS), default="unit")
     parser.add_argument("--momentum", type=float, default=0.99, help="BYOL's start")
     parser.add_argument("--predictor", choices=tuple(PREDICTORS), default="mlp")
     parser.add_argument(

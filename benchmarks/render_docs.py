@@ -148,7 +148,7 @@ _CONVENTIONS = (
     ("encoder", "small_cnn", "{} encoder"),
     ("learning_rate", 1e-3, "learning rate {}"),
     ("predictor", "mlp", "{} predictor"),
-    ("input_norm", "unit", "{} input standardisation"),
+    ("input_norm", "unit", "input {}"),
     ("views_from", "ours", "views from {}"),
 )
 

@@ -83,7 +83,7 @@ def test_convention_runs_render_as_mean_and_spread_per_configuration():
     assert row in text, text
     assert "| head init torch, encoder init torch, keep last |" in text
     assert "| 50.00% | 35.00% | +15.00 |" in text  # one seed: no spread
-    assert "| imagenet input standardisation, views from lightly-crop |" in text
+    assert "| input imagenet, views from lightly-crop |" in text
     assert f"`{command} --seeds 1` on a CPU, 2 cores, 2026-12-02" in text
 
 
