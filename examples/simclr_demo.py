@@ -72,7 +72,7 @@ def make_encoder(widths=(32, 64, 128)):
     """
     layers = [
         keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.AveragePooling2D(2),
     ]
     for i, filters in enumerate(widths):

@@ -155,7 +155,7 @@ def make_model(embedding_dim=64, widths=(32, 64, 128), seed=1):
     layers = [
         keras.Input((32, 32, 3)),
         RandomResizedCrop(32, 32, scale=(0.5, 1.0), horizontal_flip=True),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.AveragePooling2D(2),
     ]
     for i, filters in enumerate(widths):
@@ -291,8 +291,8 @@ for name, scores in after.items():
 
 # %% [markdown]
 # On the rendered run (TensorFlow; other backends differ in the last digits),
-# both losses lift precision@1 from about a quarter to 37-39%, MAP@R from
-# under 5% to 14-16%, and the kNN accuracy from about 31% to 47-51%, after 20
+# both losses lift precision@1 from about a quarter to 39-40%, MAP@R from
+# under 5% to 14-16%, and the kNN accuracy from about 28% to 49-50%, after 20
 # epochs on 4,000 images; the held-out curves are still rising at the end,
 # so a longer run (`--full`) pays. MAP@R looks low in absolute terms because it
 # is strict: a held-out image has R = 99 others of its class, and a perfect

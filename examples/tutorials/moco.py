@@ -80,7 +80,7 @@ print(f"train {x_train.shape} {x_train.dtype}, held out {x_test.shape}")
 def make_encoder(widths=(32, 64, 128)):
     layers = [
         keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.AveragePooling2D(2),
     ]
     for i, filters in enumerate(widths):
@@ -204,9 +204,10 @@ history = model.fit(
 #   it only when it is not).
 # - `val_knn_accuracy` / `val_knn_top5_accuracy`: the held-out read-out. It can
 #   dip below the random-init baseline in the first epoch, while the queue still
-#   holds random vectors and the features reorganise, before it climbs. Over a
-#   run this short MoCo gains only a few points: its loss is still far from its
-#   floor, and the published recipe trains for hundreds of epochs.
+#   holds random vectors and the features reorganise, before it climbs. A run
+#   this short ends well above the random encoder but far from what MoCo can
+#   reach: its loss is still far from its floor, and the published recipe
+#   trains for hundreds of epochs.
 
 # %%
 plot_history(history)

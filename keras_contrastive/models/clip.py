@@ -311,7 +311,7 @@ class CLIP(ContrastiveModel):
     token_ids = np.random.randint(1, 100, (64, 6))  # or strings with a tokenizer
     image_tower = keras.Sequential([
         keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.Conv2D(16, 3, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
     ])

@@ -277,7 +277,7 @@ class DeepInfoMax(ImageContrastiveModel):
     images = np.random.randint(0, 256, (64, 16, 16, 3), dtype="uint8")
     encoder = keras.Sequential([
         keras.Input((16, 16, 3)),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="local"),
         keras.layers.Conv2D(16, 3, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),

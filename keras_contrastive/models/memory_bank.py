@@ -87,7 +87,7 @@ class MemoryBankModel(ExampleIdsInput, ImageContrastiveModel):
     ids = np.arange(64)
     encoder = keras.Sequential([
         keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.Conv2D(16, 3, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
     ])

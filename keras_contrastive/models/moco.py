@@ -82,7 +82,7 @@ class MoCo(MomentumModel, ImageContrastiveModel):
     images = np.random.randint(0, 256, (64, 32, 32, 3), dtype="uint8")
     encoder = keras.Sequential([
         keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
         keras.layers.Conv2D(16, 3, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
     ])
