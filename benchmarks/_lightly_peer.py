@@ -41,17 +41,27 @@ from keras_contrastive.evaluation import knn_accuracy
 
 WORKERS = min(2, os.cpu_count() or 1)
 
+# How the pixels reach lightly's backbone: its transform's own `Normalize` (ImageNet
+# mean and standard deviation), or centred only, (x - mean) / 255 as the
+# `--input-norm centred` encoders of `conventions_cifar10.py`.
+_IMAGENET_MEAN = [0.485, 0.456, 0.406]
+INPUT_NORMS = {
+    "imagenet": {"mean": _IMAGENET_MEAN, "std": [0.229, 0.224, 0.225]},
+    "centred": {"mean": _IMAGENET_MEAN, "std": [1.0, 1.0, 1.0]},
+}
+
 
 class _Views(torch.utils.data.Dataset):
     """uint8 images -> the two augmented views of lightly's SimCLRTransform."""
 
-    def __init__(self, images, color_strength=0.5):
+    def __init__(self, images, color_strength=0.5, input_norm="imagenet"):
         self.images = images
         self.transform = SimCLRTransform(
             input_size=32,
             cj_strength=color_strength,
             gaussian_blur=0.0,
             min_scale=0.08,
+            normalize=INPUT_NORMS[input_norm],
         )
 
     def __len__(self):
@@ -61,10 +71,10 @@ class _Views(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i]))
 
 
-def _features(backbone, images):
-    # Same normalisation as lightly's transform (ImageNet mean and std).
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+def _features(backbone, images, input_norm="imagenet"):
+    # The same normalisation as the training views'.
+    mean = torch.tensor(INPUT_NORMS[input_norm]["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(INPUT_NORMS[input_norm]["std"]).view(1, 3, 1, 1)
     backbone.eval()
     out = []
     with torch.no_grad():
@@ -143,6 +153,7 @@ def _train(
     max_steps=None,
     drop_last=True,
     color_strength=0.5,
+    input_norm="imagenet",
 ):
     """Adam 1e-3 over `epochs`; returns (seconds, steps, median step seconds).
 
@@ -150,7 +161,7 @@ def _train(
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-3)
     loader = torch.utils.data.DataLoader(
-        _Views(images, color_strength),
+        _Views(images, color_strength, input_norm),
         batch_size=batch_size,
         shuffle=True,
         drop_last=drop_last,
@@ -189,13 +200,21 @@ def recipe(
     method="simclr",
     drop_last=True,
     color_strength=0.5,
+    input_norm="imagenet",
 ):
     """kNN top-1 before and after lightly's `method` on the fixed recipe."""
     torch.manual_seed(seed)
     backbone, dim = small_cnn()
-    before = knn_accuracy(
-        _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
-    )
+
+    def knn():
+        return knn_accuracy(
+            _features(backbone, x_train, input_norm),
+            y_train,
+            _features(backbone, x_eval, input_norm),
+            y_eval,
+        )
+
+    before = knn()
     seconds, _, step = _train(
         METHODS[method](backbone, dim),
         x_train,
@@ -203,10 +222,9 @@ def recipe(
         256,
         drop_last=drop_last,
         color_strength=color_strength,
+        input_norm=input_norm,
     )
-    after = knn_accuracy(
-        _features(backbone, x_train), y_train, _features(backbone, x_eval), y_eval
-    )
+    after = knn()
     return {
         "knn_random_init": before,
         "knn_trained": after,

@@ -32,7 +32,9 @@ the held-out images against the training ones. Per method:
 With `--lightly`, the methods lightly has (`simclr`, `moco`, `byol`) also run in
 lightly (PyTorch, `_lightly_peer.py`) on the same images, when lightly, torch and
 torchvision are importable: kNN top-1 and step time side by side
-(`--lightly-only`: lightly's runs alone, for more seeds).
+(`--lightly-only`: lightly's runs alone, for more seeds). lightly's transform ends
+with ImageNet's `Normalize`; `--lightly-input-norm centred` only centres its pixels,
+(x - mean) / 255, as `conventions_cifar10.py --input-norm centred` does ours.
 
 Both libraries leave out each epoch's partial last batch (`fit`'s default
 `drop_last`, lightly's examples' `DataLoader(drop_last=True)`); `--keep-last`
@@ -254,6 +256,7 @@ def lightly_peer(method, args, data):
         method=method,
         drop_last=not args.keep_last,
         color_strength=args.color_strength,
+        input_norm=args.lightly_input_norm,
     )
     return {
         "benchmark": "methods_cifar10",
@@ -266,6 +269,7 @@ def lightly_peer(method, args, data):
         "num_eval": len(data[2]),
         "drop_last": not args.keep_last,
         "color_strength": args.color_strength,
+        "input_norm": args.lightly_input_norm,
         **figures,
     }
 
@@ -315,6 +319,12 @@ def main(argv=None):
         type=float,
         default=0.5,
         help="colour jitter strength of both libraries' augmentation",
+    )
+    parser.add_argument(
+        "--lightly-input-norm",
+        choices=("imagenet", "centred"),
+        default="imagenet",
+        help="lightly's pixels: its ImageNet Normalize, or (x - mean) / 255",
     )
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

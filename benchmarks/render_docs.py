@@ -89,6 +89,8 @@ def _methods_cifar10(records):
             notes.append(f"partial last batches {kept}")
         if "color_strength" in first:
             notes.append(f"colour strength {first['color_strength']:g}")
+        if first.get("input_norm", "imagenet") != "imagenet":
+            notes.append(f"lightly's input {first['input_norm']}")
         lines += [
             "",
             _stamp(first) + (f" ({'; '.join(notes)})" if notes else "") + ".",
