@@ -149,7 +149,10 @@ INPUT_SCALINGS = {
 def with_input_scaling(encoder, mode):
     """`encoder` (a Sequential that starts with Rescaling(1/255)) with its
     pixels scaled by `INPUT_SCALINGS[mode]` instead. With a centred input the
-    first convolution's zero padding is the mean colour, not black."""
+    first convolution's zero padding is the mean colour, not black.
+
+    "unit" returns `encoder` itself (its first layer already is that scaling), so
+    the default builds the very model of the records made before this switch."""
     rescaling, *rest = encoder.layers
     if not isinstance(rescaling, keras.layers.Rescaling):
         raise ValueError(f"expected a leading Rescaling layer, got {rescaling}")
