@@ -681,12 +681,16 @@ def test_fuzz(target):
             fuzz_value_range_check(data)
 
     run()
+    counts = COUNTS.get(_target_key(target), {})
     if REPORT:
-        counts = COUNTS.get(_target_key(target), {})
         with open(REPORT, "a") as f:
             f.write(
                 f"{BACKEND} {_target_id(target)} {counts} {time.time() - start:.1f}s\n"
             )
+    # Each target's own share, so that `KC_FUZZ_EXAMPLES` in all reach the checks
+    # however pytest-xdist spreads the targets over its workers.
+    ran = counts.get("examples", 0)
+    assert ran >= PER_TARGET, f"{_target_id(target)}: {ran} of {PER_TARGET} examples"
 
 
 def _target_key(target):
@@ -695,16 +699,3 @@ def _target_key(target):
         table = PAIR_LOSSES if kind == "pair" else LABEL_LOSSES
         return table[name][2].__name__
     return name
-
-
-def test_fuzz_example_count():
-    """Every target ran its share: at least `KC_FUZZ_EXAMPLES` examples in all."""
-    if len(COUNTS) < len(TARGETS):
-        pytest.skip("not every fuzz target ran in this session")
-    total = sum(c["examples"] for c in COUNTS.values())
-    if REPORT:
-        with open(REPORT, "a") as f:
-            f.write(
-                f"{BACKEND} total {total} examples in {time.time() - STARTED:.0f}s\n"
-            )
-    assert total >= EXAMPLES
