@@ -4,6 +4,7 @@
         --method simclr --seeds 0,1,2 [--views joint] [--head-init torch] \\
         [--encoder-init torch] [--encoder-bn torch] [--adam-epsilon 1e-8] \\
         [--input-norm imagenet|centred|tf] [--views-from lightly] [--keep-last] \\
+        [--moco-negatives queue] \\
         [--epochs 20] [--num-images 10000] [--json PATH]
 
 The recipe of `methods_cifar10.py` (10,000 CIFAR-10 training images drawn with
@@ -29,6 +30,9 @@ and solo-learn inherit):
   and std, as lightly's transform does, instead of scaled to [0, 1] (the first
   convolution then pads with the mean colour instead of black); `centred` only
   subtracts the mean ((x - mean) / 255), `tf` is Keras' x / 127.5 - 1;
+- `--moco-negatives queue`: MoCo's negatives are the queue alone, as in He et
+  al. (2020), Algorithm 1, and lightly's MoCo (`MoCo` also counts the batch's
+  other keys);
 - `--keep-last`: the final partial batch of each epoch is a step
   (`fit(..., drop_last=False)`; the library's default, like PyTorch's
   `DataLoader(drop_last=True)` in lightly's and solo-learn's recipes, leaves it
@@ -87,6 +91,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _premade_views import SOURCES, FirstView, PeerViews, PremadeViews  # noqa: E402
 from _results import append_jsonl  # noqa: E402
+from keras import ops  # noqa: E402
 from simclr_cifar10 import (  # noqa: E402
     DEFAULT_DATA,
     conv_bn_relu,
@@ -106,6 +111,7 @@ from keras_contrastive.layers import (  # noqa: E402
     ProjectionHead,
     SimCLRAugmenter,
 )
+from keras_contrastive.layers.state import l2_normalize  # noqa: E402
 from keras_contrastive.models import BYOL, MoCo, SimCLR  # noqa: E402
 from keras_contrastive.models.backbones import (  # noqa: E402
     _TORCH_MEAN,
@@ -124,6 +130,20 @@ PREDICTORS = {
         hidden_dims=(), output_dim=128, kernel_initializer="identity"
     ),
 }
+
+
+class QueueOnlyMoCo(MoCo):
+    """MoCo whose negatives are the queue alone, as in He et al. (2020),
+    Algorithm 1 (and lightly's `NTXentLoss(memory_bank_size=...)`): the batch's
+    other keys, which `MoCo` adds, become negatives only once enqueued."""
+
+    def _direction_loss(self, query, keys, synthetic):
+        query, keys = l2_normalize(query), l2_normalize(keys)
+        positive = ops.sum(query * keys, axis=-1, keepdims=True)
+        negative = ops.matmul(query, ops.transpose(self.queue.keys))
+        logits = ops.concatenate([positive, negative], axis=-1) / self.temperature
+        return ops.mean(ops.logsumexp(logits, axis=-1) - logits[:, 0])
+
 
 #: torch.nn.Linear / Conv2d's default kernel: U(+-1/sqrt(fan_in)).
 TORCH_KERNEL = {"class_name": "VarianceScaling", "config": {
@@ -229,7 +249,8 @@ def build(args, encoder):
     if args.method == "simclr":
         return simclr(encoder, heads[0], augmenter, temperature=0.5, **views), []
     if args.method == "moco":
-        model = MoCo(
+        moco = QueueOnlyMoCo if args.moco_negatives == "queue" else MoCo
+        model = moco(
             encoder, heads[0], augmenter, queue_size=4096, momentum=0.99,
             temperature=0.2,
         )  # fmt: skip
@@ -334,6 +355,10 @@ def main(argv=None):
     parser.add_argument("--input-norm", choices=tuple(INPUT_SCALINGS), default="unit")
     parser.add_argument("--momentum", type=float, default=0.99, help="BYOL's start")
     parser.add_argument("--predictor", choices=tuple(PREDICTORS), default="mlp")
+    parser.add_argument(
+        "--moco-negatives", choices=("batch_and_queue", "queue"),
+        default="batch_and_queue", help="MoCo's: the batch's other keys too, or not",
+    )  # fmt: skip
     parser.add_argument(
         "--precise-bn",
         action="store_true",

@@ -152,6 +152,7 @@ _CONVENTIONS = (
     ("predictor", "mlp", "{} predictor"),
     ("input_norm", "unit", "input {}"),
     ("views_from", "ours", "views from {}"),
+    ("moco_negatives", "batch_and_queue", "negatives: the queue only"),
 )
 
 
