@@ -38,16 +38,16 @@ from PIL import Image
 from torch import nn
 
 from keras_contrastive.evaluation import knn_accuracy
+from keras_contrastive.models.backbones import _TORCH_MEAN, _TORCH_STD
 
 WORKERS = min(2, os.cpu_count() or 1)
 
 # How the pixels reach lightly's backbone: its transform's own `Normalize` (ImageNet
 # mean and standard deviation), or centred only, (x - mean) / 255 as the
 # `--input-norm centred` encoders of `conventions_cifar10.py`.
-_IMAGENET_MEAN = [0.485, 0.456, 0.406]
 INPUT_NORMS = {
-    "imagenet": {"mean": _IMAGENET_MEAN, "std": [0.229, 0.224, 0.225]},
-    "centred": {"mean": _IMAGENET_MEAN, "std": [1.0, 1.0, 1.0]},
+    "imagenet": {"mean": list(_TORCH_MEAN), "std": list(_TORCH_STD)},
+    "centred": {"mean": list(_TORCH_MEAN), "std": [1.0, 1.0, 1.0]},
 }
 
 
