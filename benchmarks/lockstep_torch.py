@@ -1,6 +1,7 @@
-"""Lock-step check of our SimCLR step against a plain PyTorch SimCLR program.
+"""Lock-step check of our SimCLR or MoCo step against a plain PyTorch program.
 
     KERAS_BACKEND=tensorflow python benchmarks/lockstep_torch.py [--steps 100]
+        [--method simclr|moco]
 
 Both sides start from the same weights and train on the same pre-made views, so
 whatever differs between them is the implementation, not the recipe:
@@ -12,6 +13,16 @@ whatever differs between them is the implementation, not the recipe:
   HWIO -> OIHW, dense kernels transposed);
 - NT-Xent at temperature 0.5 written out in PyTorch here (Chen et al. 2020, eq. 1,
   averaged over the 2N anchors), not taken from the library;
+- with `--method moco`, the recipe's MoCo (queue 4096, momentum 0.99,
+  temperature 0.2) against He et al. (2020)'s Algorithm 1 written out here: the
+  key networks a copy of the query networks at the first step, updated after
+  every optimizer step by theta_k <- m theta_k + (1 - m) theta_q over the
+  parameters (eq. 2; their batch-norm statistics follow their own forward
+  passes, as lightly's `update_momentum` leaves them), InfoNCE of each query
+  against its key, the batch's other keys (which the library's `MoCo` counts)
+  and the queue, then the batch's keys enqueued over the oldest; the queue starts
+  from our model's random unit rows. After the last step the key networks and
+  the queue are compared too;
 - views made once by `SimCLRAugmenter((32, 32), blur=False)` and fed to both as a
   (batch, 32, 32, 6) array: a `SimCLR` whose `augment` only splits the channels,
   trained by `fit`, i.e. the library's own training step on the current backend.
@@ -40,6 +51,7 @@ only, to show how far one convention moves the trajectory.
 """
 
 import argparse
+import copy
 import importlib.util
 import os
 import sys
@@ -59,9 +71,11 @@ from torch import nn  # noqa: E402
 
 from keras_contrastive.datasets import load_jpeg_npz  # noqa: E402
 from keras_contrastive.layers import ProjectionHead, SimCLRAugmenter  # noqa: E402
-from keras_contrastive.models import SimCLR  # noqa: E402
+from keras_contrastive.models import MoCo, SimCLR  # noqa: E402
 
 TEMPERATURE = 0.5
+#: The recipe's MoCo (`conventions_cifar10.py --method moco`).
+MOCO = {"queue_size": 4096, "momentum": 0.99, "temperature": 0.2}
 #: The learning rate of the one SGD step whose weight change gives our gradients.
 SGD_RATE = 1e4
 
@@ -70,16 +84,23 @@ class PremadeViewsSimCLR(PremadeViews, SimCLR):
     """SimCLR whose inputs are both views stacked on the channels."""
 
 
-def _ours(batch_norm):
+class PremadeViewsMoCo(PremadeViews, MoCo):
+    """MoCo whose inputs are both views (query, key) stacked on the channels."""
+
+
+def _ours(batch_norm, method="simclr"):
     encoder = small_cnn(**batch_norm)
     head = ProjectionHead(hidden_dims=(256,), output_dim=128)
-    model = PremadeViewsSimCLR(
-        encoder,
-        head,
-        FirstView(),
-        temperature=TEMPERATURE,
-        batch_norm_views="per_view",
-    )
+    if method == "moco":
+        model = PremadeViewsMoCo(encoder, head, FirstView(), **MOCO)
+    else:
+        model = PremadeViewsSimCLR(
+            encoder,
+            head,
+            FirstView(),
+            temperature=TEMPERATURE,
+            batch_norm_views="per_view",
+        )
     model.build((None, 32, 32, 6))
     return model
 
@@ -107,16 +128,72 @@ class _Mirror(nn.Module):
             nn.ReLU(),
             nn.Linear(256, 128),
         )
-        self.pairs = list(zip(_keras_weights(model), _torch_weights(self)))
+        self.pairs = list(zip(_keras_weights(model), _torch_weights(self.trained)))
         with torch.no_grad():
             for (_, ours), (_, theirs) in self.pairs:
                 theirs.copy_(torch.from_numpy(_to_torch_layout(ours)))
 
-    def forward(self, views):
+    def _views(self, views):
         dtype = self.head[0].weight.dtype
         x = torch.from_numpy(views).to(dtype).permute(0, 3, 1, 2) / 255.0
-        z = [self.head(self.encoder(v)) for v in (x[:, :3], x[:, 3:])]
+        return x[:, :3], x[:, 3:]
+
+    def forward(self, views):
+        z = [self.head(self.encoder(v)) for v in self._views(views)]
         return nt_xent(*z)
+
+    @property
+    def trained(self):
+        return [self.encoder, self.head]
+
+    def networks(self):
+        """(label, our model's attributes, the mirror's modules) of each pair of
+        networks compared after training."""
+        return [("query networks", ("encoder", "projection_head"), self.trained)]
+
+    def post_step(self):
+        """State updates after the optimizer step (none for SimCLR)."""
+
+
+class _MoCoMirror(_Mirror):
+    """He et al. (2020), Algorithm 1, on the mirror's networks; the queue starts
+    from our model's."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        queue = keras.ops.convert_to_numpy(model.queue.keys)
+        self.register_buffer("queue", torch.from_numpy(queue.copy()))
+        self.pointer, self.key_networks, self.keys = 0, None, None
+
+    def forward(self, views):
+        if self.key_networks is None:  # copies of the query networks at step 1
+            self.key_networks = copy.deepcopy(nn.ModuleList(self.trained))
+            self.key_networks.requires_grad_(False)
+        view_q, view_k = self._views(views)
+        query = nn.functional.normalize(self.head(self.encoder(view_q)), dim=1)
+        with torch.no_grad():
+            key_encoder, key_head = self.key_networks
+            self.keys = nn.functional.normalize(key_head(key_encoder(view_k)), dim=1)
+        candidates = torch.cat([self.keys, self.queue.to(query.dtype)])
+        logits = query @ candidates.T / MOCO["temperature"]
+        return nn.functional.cross_entropy(logits, torch.arange(len(query)))
+
+    def networks(self):
+        keys = ("key networks", ("key_encoder", "key_head"), list(self.key_networks))
+        return super().networks() + [keys]
+
+    def post_step(self):
+        m = MOCO["momentum"]
+        query_networks = nn.ModuleList(self.trained).parameters()
+        with torch.no_grad():
+            for key, query in zip(self.key_networks.parameters(), query_networks):
+                key.mul_(m).add_(query, alpha=1 - m)
+            rows = (self.pointer + torch.arange(len(self.keys))) % len(self.queue)
+            self.queue[rows] = self.keys.to(self.queue.dtype)
+        self.pointer = (self.pointer + len(self.keys)) % len(self.queue)
+
+
+MIRRORS = {"simclr": _Mirror, "moco": _MoCoMirror}
 
 
 def nt_xent(z_a, z_b):
@@ -129,11 +206,12 @@ def nt_xent(z_a, z_b):
     return nn.functional.cross_entropy(logits, positives)
 
 
-def _keras_weights(model):
-    """(name, numpy value) of every weight, in the encoder-then-head order, the
-    batch-norm moving statistics included (as PyTorch's buffers)."""
+def _keras_weights(model, networks=("encoder", "projection_head")):
+    """(name, numpy value) of every weight of `networks` (attributes of `model`),
+    in that order, the batch-norm moving statistics included (as PyTorch's
+    buffers)."""
     out = []
-    for network in (model.encoder, model.projection_head):
+    for network in (getattr(model, name) for name in networks):
         for layer in network._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.BatchNormalization):
                 names = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -145,9 +223,10 @@ def _keras_weights(model):
     return [(name, keras.ops.convert_to_numpy(v)) for name, v in out]
 
 
-def _torch_weights(mirror):
+def _torch_weights(modules):
+    """The counterpart of `_keras_weights` for a list of `torch.nn` modules."""
     out = []
-    for module in mirror.modules():
+    for module in nn.ModuleList(modules).modules():
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             out += [
                 ("weight", module.weight),
@@ -202,16 +281,16 @@ class _StepLosses(keras.callbacks.Callback):
 def _gradients(mirror, views):
     loss = mirror(views)
     loss.backward()
-    grads = [p.grad for _, p in _torch_weights(mirror)]
+    grads = [p.grad for _, p in _torch_weights(mirror.trained)]
     return loss.item(), [None if g is None else g.double().numpy() for g in grads]
 
 
-def gradient_check(model, views, batch_size):
+def gradient_check(model, views, batch_size, mirror_class=_Mirror):
     """Step-1 gradients: ours and PyTorch's float32, each against PyTorch in
     float64 (the float32 rounding of two conforming programs is the floor)."""
     batch = views[:batch_size]
-    torch32_loss, torch32 = _gradients(_Mirror(model), batch)
-    torch64_loss, torch64 = _gradients(_Mirror(model).double(), batch)
+    torch32_loss, torch32 = _gradients(mirror_class(model), batch)
+    torch64_loss, torch64 = _gradients(mirror_class(model).double(), batch)
     before = [v for _, v in _keras_weights(model)]
     # A large step, so that the weight change (minus the gradient times the
     # learning rate) is not lost to the float32 rounding of the weights.
@@ -245,22 +324,23 @@ def _torch_trajectory(mirror, views, batch_size, steps):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        mirror.post_step()
         losses.append(loss.item())
     return np.array(losses)
 
 
-def _weight_gap(values, mirror):
+def _weight_gap(values, modules):
     gaps = [
         (name, _relative(_to_torch_layout(value), param.detach().numpy()))
-        for (name, value), (_, param) in zip(values, _torch_weights(mirror))
+        for (name, value), (_, param) in zip(values, _torch_weights(modules))
     ]
     return max(gaps, key=lambda x: x[1]), float(np.median([g for _, g in gaps]))
 
 
-def trajectory(model, views, batch_size, steps, noise=1e-6):
+def trajectory(model, views, batch_size, steps, mirror_class=_Mirror, noise=1e-6):
     """`steps` Adam steps on both sides, and the float-noise floor: PyTorch
     against PyTorch from weights perturbed by `noise` (relative, Gaussian)."""
-    mirror, perturbed = _Mirror(model), _Mirror(model)
+    mirror, perturbed = mirror_class(model), mirror_class(model)
     with torch.no_grad():
         for p in perturbed.parameters():
             p.mul_(1 + noise * torch.randn_like(p))
@@ -278,19 +358,32 @@ def trajectory(model, views, batch_size, steps, noise=1e-6):
     gap, noise_gap = np.abs(ours - theirs), np.abs(floor - theirs)
     print(f"largest loss difference over {steps} steps: ours {gap.max():.2e}; "
           f"the float-noise floor {noise_gap.max():.2e}")  # fmt: skip
-    ours_weights = _weight_gap(_keras_weights(model), mirror)
-    floor_weights = _weight_gap(_keras_weights_of(perturbed), mirror)
-    for label, ((name, worst), median) in (("ours", ours_weights),
-                                            ("floor", floor_weights)):  # fmt: skip
-        print(f"after {steps} steps, {label}: relative weight difference median "
-              f"{median:.2e}, largest {worst:.2e} ({name})")  # fmt: skip
+    for (label, names, modules), (_, _, floor_modules) in zip(
+        mirror.networks(), perturbed.networks()
+    ):
+        gaps = (
+            ("ours", _weight_gap(_keras_weights(model, names), modules)),
+            ("floor", _weight_gap(_keras_weights_of(floor_modules), modules)),
+        )
+        for side, ((name, worst), median) in gaps:
+            print(f"after {steps} steps, {label}, {side}: relative weight "
+                  f"difference median {median:.2e}, largest {worst:.2e} "
+                  f"({name})")  # fmt: skip
+    if isinstance(mirror, _MoCoMirror):  # the queue, and where it writes next
+        queue = mirror.queue.numpy()
+        ours_queue = keras.ops.convert_to_numpy(model.queue.keys)
+        print(f"after {steps} steps, the queue: relative difference ours "
+              f"{_relative(ours_queue, queue):.2e}, floor "
+              f"{_relative(perturbed.queue.numpy(), queue):.2e}; pointer ours "
+              f"{int(keras.ops.convert_to_numpy(model.queue.pointer))}, PyTorch "
+              f"{mirror.pointer}")  # fmt: skip
     return gap.max(), noise_gap.max()
 
 
-def _keras_weights_of(mirror):
-    """A mirror's weights in `_keras_weights`' layout, for `_weight_gap`."""
+def _keras_weights_of(modules):
+    """The modules' weights in `_keras_weights`' layout, for `_weight_gap`."""
     out = []
-    for name, value in _torch_weights(mirror):
+    for name, value in _torch_weights(modules):
         value = value.detach().numpy()
         if value.ndim == 4:
             value = value.transpose(2, 3, 1, 0)
@@ -305,6 +398,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--method", choices=sorted(MIRRORS), default="simclr")
     parser.add_argument("--keras-batch-norm", action="store_true")
     parser.add_argument("--data", default=DEFAULT_DATA, help="CIFAR-10 JPEG-npz file")
     args = parser.parse_args(argv)
@@ -318,9 +412,12 @@ def main(argv=None):
         "batch_norm_momentum": 0.9, "batch_norm_epsilon": 1e-5}  # fmt: skip
     print(f"backend {keras.backend.backend()}, batch {args.batch_size}, "
           f"batch norm {batch_norm or 'Keras defaults'}")  # fmt: skip
-    gradient_check(_ours(batch_norm), views, args.batch_size)
+    mirror_class = MIRRORS[args.method]
+    gradient_check(_ours(batch_norm, args.method), views, args.batch_size,
+                   mirror_class)  # fmt: skip
     keras.utils.set_random_seed(args.seed)
-    trajectory(_ours(batch_norm), views, args.batch_size, args.steps)
+    trajectory(_ours(batch_norm, args.method), views, args.batch_size, args.steps,
+               mirror_class)  # fmt: skip
 
 
 if __name__ == "__main__":
