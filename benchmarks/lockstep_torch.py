@@ -24,18 +24,19 @@ whatever differs between them is the implementation, not the recipe:
   from our model's random unit rows. After the last step the key networks and
   the queue are compared too;
 - views made once by `SimCLRAugmenter((32, 32), blur=False)` and fed to both as a
-  (batch, 32, 32, 6) array: a `SimCLR` whose `augment` only splits the channels,
-  trained by `fit`, i.e. the library's own training step on the current backend.
+  (batch, 32, 32, 6) array: a `SimCLR` (or `MoCo`) whose `augment` only splits
+  the channels, trained by `fit`, i.e. the library's own training step on the
+  current backend.
 
 It prints:
 
 1. the step-1 loss on both sides, and the gradient of every weight: ours from one
    `fit` step with SGD(learning_rate=1e4) (the weight change over -1e4),
-   PyTorch's from autograd; the largest relative difference ||g_ours - g_torch|| /
-   ||g_torch|| over the weights, ours and PyTorch's float32 each against
-   PyTorch in float64. A batch can hold a pre-activation within float32
-   rounding of a ReLU's kink, which the two float32 programs put on different
-   sides: then single weights of the layers below differ by up to ~1e-3 (a
+   PyTorch's from autograd; the median and largest relative difference
+   ||g_ours - g_torch|| / ||g_torch|| over the weights, ours and PyTorch's
+   float32 each against PyTorch in float64. A batch can hold a pre-activation
+   within float32 rounding of a ReLU's kink, which the two float32 programs put
+   on different sides: then single weights of the layers below differ by up to ~1e-3 (a
    finite difference in float64 lands between the two one-sided gradients), a
    subgradient choice, not a different function;
 2. `--steps` Adam(1e-3, epsilon 1e-8) steps on both: the per-step losses (ours
