@@ -34,11 +34,11 @@ It prints:
    `fit` step with SGD(learning_rate=1e4) (the weight change over -1e4),
    PyTorch's from autograd; the median and largest relative difference
    ||g_ours - g_torch|| / ||g_torch|| over the weights, ours and PyTorch's
-   float32 each against PyTorch in float64. A batch can hold a pre-activation
-   within float32 rounding of a ReLU's kink, which the two float32 programs put
-   on different sides: then single weights of the layers below differ by up to ~1e-3 (a
-   finite difference in float64 lands between the two one-sided gradients), a
-   subgradient choice, not a different function;
+   float32 each against PyTorch in float64. A batch can hold pre-activations
+   within float32 rounding of a ReLU's kink, which two float32 programs with
+   different rounding put on different sides: then the layers below differ by
+   up to ~1e-2 (a finite difference in float64 lands between the two one-sided
+   gradients), a subgradient choice, not a different function;
 2. `--steps` Adam(1e-3, epsilon 1e-8) steps on both: the per-step losses (ours
    recovered from `fit`'s running mean), the largest absolute loss difference, and
    after the last step the relative difference of every weight and batch-norm
