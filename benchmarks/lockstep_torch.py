@@ -155,6 +155,10 @@ class _Mirror(nn.Module):
     def post_step(self):
         """State updates after the optimizer step (none for SimCLR)."""
 
+    def report_state(self, model, perturbed, steps):
+        """Prints how far the method's state (beside the networks) ended from
+        `model`'s and from `perturbed`'s (none for SimCLR)."""
+
 
 class _MoCoMirror(_Mirror):
     """He et al. (2020), Algorithm 1, on the mirror's networks; the queue starts
@@ -182,6 +186,16 @@ class _MoCoMirror(_Mirror):
     def networks(self):
         keys = ("key networks", ("key_encoder", "key_head"), list(self.key_networks))
         return super().networks() + [keys]
+
+    def report_state(self, model, perturbed, steps):
+        """The queue, and where it writes next."""
+        queue = self.queue.numpy()
+        ours_queue = keras.ops.convert_to_numpy(model.queue.keys)
+        print(f"after {steps} steps, the queue: relative difference ours "
+              f"{_relative(ours_queue, queue):.2e}, floor "
+              f"{_relative(perturbed.queue.numpy(), queue):.2e}; pointer ours "
+              f"{int(keras.ops.convert_to_numpy(model.queue.pointer))}, PyTorch "
+              f"{self.pointer}")  # fmt: skip
 
     def post_step(self):
         m = MOCO["momentum"]
@@ -370,14 +384,7 @@ def trajectory(model, views, batch_size, steps, mirror_class=_Mirror, noise=1e-6
             print(f"after {steps} steps, {label}, {side}: relative weight "
                   f"difference median {median:.2e}, largest {worst:.2e} "
                   f"({name})")  # fmt: skip
-    if isinstance(mirror, _MoCoMirror):  # the queue, and where it writes next
-        queue = mirror.queue.numpy()
-        ours_queue = keras.ops.convert_to_numpy(model.queue.keys)
-        print(f"after {steps} steps, the queue: relative difference ours "
-              f"{_relative(ours_queue, queue):.2e}, floor "
-              f"{_relative(perturbed.queue.numpy(), queue):.2e}; pointer ours "
-              f"{int(keras.ops.convert_to_numpy(model.queue.pointer))}, PyTorch "
-              f"{mirror.pointer}")  # fmt: skip
+    mirror.report_state(model, perturbed, steps)
     return gap.max(), noise_gap.max()
 
 
