@@ -38,7 +38,9 @@ It prints:
    within float32 rounding of a ReLU's kink, which two float32 programs with
    different rounding put on different sides: then the layers below differ by
    up to ~1e-2 (a finite difference in float64 lands between the two one-sided
-   gradients), a subgradient choice, not a different function;
+   gradients), a subgradient choice, not a different function
+   (`lockstep_kinks.py` counts those elements and forces one program's
+   choices on the other);
 2. `--steps` Adam(1e-3, epsilon 1e-8) steps on both: the per-step losses (ours
    recovered from `fit`'s running mean), the largest absolute loss difference, and
    after the last step the relative difference of every weight and batch-norm
