@@ -34,7 +34,6 @@ import keras
 import numpy as np
 import torch
 from lockstep_torch import (
-    DEFAULT_DATA,
     MIRRORS,
     SGD_RATE,
     _keras_weights,
@@ -42,8 +41,8 @@ from lockstep_torch import (
     _relative,
     _to_torch_layout,
     _torch_weights,
-    load_jpeg_npz,
-    make_views,
+    add_common_arguments,
+    seeded_views,
 )
 from torch import nn
 
@@ -225,16 +224,9 @@ def kink_check(model, views, batch_size, mirror_class):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--method", choices=sorted(MIRRORS), default="simclr")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="CIFAR-10 JPEG-npz file")
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
-    keras.utils.set_random_seed(args.seed)
-    torch.manual_seed(args.seed)
-    images, _, _ = load_jpeg_npz(args.data)
-    order = np.random.default_rng(0).permutation(len(images))
-    views = make_views(images[order[: args.batch_size]], 1, args.batch_size, args.seed)
+    views = seeded_views(args, 1)
     batch_norm = {"batch_norm_momentum": 0.9, "batch_norm_epsilon": 1e-5}
     print(f"backend {keras.backend.backend()}, batch {args.batch_size}, "
           f"method {args.method}, seed {args.seed}")  # fmt: skip

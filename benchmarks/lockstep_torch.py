@@ -403,21 +403,33 @@ def _keras_weights_of(modules):
     return out
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
+def add_common_arguments(parser):
+    """--batch-size, --seed, --method and --data (shared with
+    `lockstep_kinks.py`)."""
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", choices=sorted(MIRRORS), default="simclr")
-    parser.add_argument("--keras-batch-norm", action="store_true")
     parser.add_argument("--data", default=DEFAULT_DATA, help="CIFAR-10 JPEG-npz file")
-    args = parser.parse_args(argv)
+
+
+def seeded_views(args, steps):
+    """Seeds Keras and PyTorch with `args.seed`, then makes `steps` batches of
+    views of the first images of a fixed shuffle of `args.data`."""
     keras.utils.set_random_seed(args.seed)
     torch.manual_seed(args.seed)
     images, _, _ = load_jpeg_npz(args.data)
     order = np.random.default_rng(0).permutation(len(images))
-    images = images[order[: args.steps * args.batch_size]]
-    views = make_views(images, args.steps, args.batch_size, args.seed)
+    images = images[order[: steps * args.batch_size]]
+    return make_views(images, steps, args.batch_size, args.seed)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--keras-batch-norm", action="store_true")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    views = seeded_views(args, args.steps)
     batch_norm = {} if args.keras_batch_norm else {
         "batch_norm_momentum": 0.9, "batch_norm_epsilon": 1e-5}  # fmt: skip
     print(f"backend {keras.backend.backend()}, batch {args.batch_size}, "
