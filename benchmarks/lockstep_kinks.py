@@ -1,6 +1,7 @@
 """Where the step-1 gradients of two float32 programs part: the ReLU kinks.
 
-    KERAS_BACKEND=torch python benchmarks/lockstep_kinks.py [--method simclr|moco]
+    OMP_NUM_THREADS=1 KERAS_BACKEND=torch python benchmarks/lockstep_kinks.py \
+        [--method simclr|moco]
 
 `lockstep_torch.py` finds our step-1 gradients 1e-3 to 5e-3 (relative, median
 over the weights) from PyTorch's in float64 on some backends and batches, and
@@ -23,11 +24,14 @@ counterpart falls to float32 rounding (~1e-6).
 
 Ours is recorded on the PyTorch and TensorFlow backends (TensorFlow's step run
 eagerly for it, which is what the printed gradient is then from); JAX traces
-its step, so only PyTorch's program is recorded there.
+its step, so only PyTorch's program is recorded there. Which elements cross a
+kink depends on the order of float32 sums, and so on the thread count:
+`OMP_NUM_THREADS=1` reproduces the figures on docs/methods.md.
 """
 
 import argparse
 import contextlib
+import copy
 import sys
 
 import keras
@@ -35,13 +39,11 @@ import numpy as np
 import torch
 from lockstep_torch import (
     MIRRORS,
-    SGD_RATE,
-    _keras_weights,
+    _gradients,
     _ours,
     _relative,
-    _to_torch_layout,
-    _torch_weights,
     add_common_arguments,
+    our_gradients,
     seeded_views,
 )
 from torch import nn
@@ -114,10 +116,7 @@ def _mirror_pass(mirror, batch, forced=None):
         return _forced(self, x, queued[i].pop(0))
 
     with _patched(_KINKS, "forward", forward):
-        loss = mirror(batch)
-    loss.backward()
-    grads = [p.grad for _, p in _torch_weights(mirror.trained)]
-    grads = [None if g is None else g.double().numpy() for g in grads]
+        _, grads = _gradients(mirror, batch)
     return grads, taken
 
 
@@ -134,9 +133,9 @@ def _kink_layers(model):
 
 
 def _our_pass(model, batch, modules):
-    """Our gradients from one `fit` step (the weight change of SGD at
-    `SGD_RATE`), and the kink choices its float32 inputs imply, in the mirror's
-    layout (`modules`: the mirror's kink modules, in the same order)."""
+    """Our gradients (`our_gradients`), and the kink choices its step's
+    float32 inputs imply, in the mirror's layout (`modules`: the mirror's kink
+    modules, in the same order)."""
     layers = {id(layer): i for i, layer in enumerate(_kink_layers(model))}
     inputs = [[] for _ in layers]
 
@@ -145,11 +144,6 @@ def _our_pass(model, batch, modules):
             inputs[layers[id(self)]].append(keras.ops.convert_to_numpy(x))
         return original(self, x, *args, **kwargs)
 
-    before = [v for _, v in _keras_weights(model)]
-    eager = keras.backend.backend() == "tensorflow"
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=SGD_RATE), run_eagerly=eager
-    )
     step = model.train_step
 
     def train_step(*args):  # the calls of the step only, not of the build
@@ -158,13 +152,10 @@ def _our_pass(model, batch, modules):
         return step(*args)
 
     model.train_step = train_step
+    eager = keras.backend.backend() == "tensorflow"  # to record its inputs
     with _patched(_KERAS_KINKS, "call", call):
-        model.fit(batch, batch_size=len(batch), epochs=1, shuffle=False, verbose=0)
+        grads = [g for _, g in our_gradients(model, batch, run_eagerly=eager)]
     del model.train_step
-    grads = [
-        _to_torch_layout(old - new).astype("float64") / SGD_RATE
-        for old, (_, new) in zip(before, _keras_weights(model))
-    ]
     taken = []
     for module, calls in zip(modules, inputs):
         taken.append([_choice(module, torch.from_numpy(_nchw(x))) for x in calls])
@@ -195,11 +186,15 @@ def kink_check(model, views, batch_size, mirror_class):
     """Prints, for each float32 program, its kink flips against float64 and its
     gradient gap to float64 as made and as forced to its choices."""
     batch = views[:batch_size]
-    # Every mirror before our step, which moves the model's weights.
-    mirrors = [mirror_class(model) for _ in range(5)]
-    g64, c64 = _mirror_pass(mirrors.pop().double(), batch)
-    modules = _kink_modules(mirrors[0])
-    programs = {"PyTorch float32": _mirror_pass(mirrors.pop(), batch)}
+    # Copied from the model's weights before our step moves them.
+    initial = mirror_class(model)
+
+    def mirror(dtype=torch.float32):
+        return copy.deepcopy(initial).to(dtype)
+
+    g64, c64 = _mirror_pass(mirror(torch.float64), batch)
+    modules = _kink_modules(initial)
+    programs = {"PyTorch float32": _mirror_pass(mirror(), batch)}
     if keras.backend.backend() == "jax":
         print("ours: JAX traces its step, so its kink choices are not recorded")
     else:
@@ -213,7 +208,7 @@ def kink_check(model, views, batch_size, mirror_class):
     print(f"{relus} ReLU pre-activations in the trained networks' pass")
     for label, (grads, taken) in programs.items():
         masks, picks = _flips(modules, taken, c64)
-        forced, _ = _mirror_pass(mirrors.pop().double(), batch, taken)
+        forced, _ = _mirror_pass(mirror(torch.float64), batch, taken)
         plain, plain_max = _gap(grads, g64)
         kinked, kinked_max = _gap(grads, forced)
         print(f"{label}: {masks} ReLU masks and {picks} max-pool picks differ "

@@ -302,27 +302,39 @@ def _gradients(mirror, views):
     return loss.item(), [None if g is None else g.double().numpy() for g in grads]
 
 
+def our_gradients(model, batch, callbacks=(), run_eagerly=False):
+    """(name, gradient) of every entry of `_keras_weights`, in PyTorch's layout
+    (float64): the weight change of one `fit` step of SGD at `SGD_RATE` on
+    `batch`, over -`SGD_RATE` (meaningless for the batch-norm statistics)."""
+    before = [v for _, v in _keras_weights(model)]
+    # A large step, so that the weight change (minus the gradient times the
+    # learning rate) is not lost to the float32 rounding of the weights.
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=SGD_RATE),
+        run_eagerly=run_eagerly,
+    )
+    model.fit(batch, batch_size=len(batch), epochs=1, shuffle=False, verbose=0,
+              callbacks=list(callbacks))  # fmt: skip
+    return [
+        (name, _to_torch_layout(old - new).astype("float64") / SGD_RATE)
+        for old, (name, new) in zip(before, _keras_weights(model))
+    ]
+
+
 def gradient_check(model, views, batch_size, mirror_class=_Mirror):
     """Step-1 gradients: ours and PyTorch's float32, each against PyTorch in
     float64 (the float32 rounding of two conforming programs is the floor)."""
     batch = views[:batch_size]
     torch32_loss, torch32 = _gradients(mirror_class(model), batch)
     torch64_loss, torch64 = _gradients(mirror_class(model).double(), batch)
-    before = [v for _, v in _keras_weights(model)]
-    # A large step, so that the weight change (minus the gradient times the
-    # learning rate) is not lost to the float32 rounding of the weights.
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=SGD_RATE))
     losses = _StepLosses()
-    model.fit(batch, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-              callbacks=[losses])  # fmt: skip
-    after = _keras_weights(model)
+    ours = our_gradients(model, batch, callbacks=[losses])
     print(f"step-1 loss: ours {losses.losses[0]:.6f}, PyTorch {torch32_loss:.6f} "
           f"(float64 {torch64_loss:.6f})")  # fmt: skip
     gaps = {"ours": [], "float32 PyTorch": []}
-    for (name, new), old, g32, g64 in zip(after, before, torch32, torch64):
+    for (name, change), g32, g64 in zip(ours, torch32, torch64):
         if g64 is None:  # a batch-norm buffer
             continue
-        change = _to_torch_layout(old - new).astype("float64") / SGD_RATE
         gaps["ours"].append((_relative(change, g64), name))
         gaps["float32 PyTorch"].append((_relative(g32, g64), name))
     print("gradients, relative difference from float64 PyTorch:")
